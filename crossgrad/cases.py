@@ -1,0 +1,521 @@
+"""Case files: reading one YAML file into a Case, or into errors that name the file, line and field.
+
+The format is documented in cases/README.md. Every problem in a file is reported, one line each,
+as `path:line:col: field: message`; nothing here raises anything but InvalidCase.
+"""
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crossgrad.adapters import BACKENDS
+from crossgrad.problem import DTYPES, Layer, Problem
+from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from crossgrad.tolerances import Tolerance
+from crossgrad.yaml_source import YamlError, parse
+
+# A generated network or batch larger than this is refused before anything is allocated.
+MAX_PARAMETERS = 10_000_000
+MAX_BATCH_ELEMENTS = 10_000_000
+
+CASE_KEYS = ("description", "network", "inputs", "targets", "data", "loss", "reduction",
+             "learning_rate", "expected", "dtypes", "backends", "tolerances")
+LAYER_KEYS = ("weights", "bias", "activation")
+NETWORK_KEYS = ("layers", "sizes", "activations", "bias", "seed")
+DATA_KEYS = ("batch", "seed", "scale")
+EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "tolerance")
+TOLERANCE_KEYS = ("rtol", "atol")
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """One problem in one case file."""
+
+    path: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self):
+        return f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
+
+
+class InvalidCase(Exception):
+    """A case file has problems; `errors` lists every one of them."""
+
+    def __init__(self, errors):
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Golden values from outside, with their source; a layer's entry may be None (not given)."""
+
+    source: str
+    weight_deltas: tuple | None
+    bias_deltas: tuple | None
+    error_terms: tuple | None
+    tolerance: Tolerance | None
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case: its name (the file's stem), the problem, and what to run it on."""
+
+    name: str
+    path: str
+    description: str
+    problem: Problem
+    expected: Expected | None
+    dtypes: tuple
+    backends: tuple
+    tolerances: dict  # dtype -> Tolerance, the case's overrides of the table
+
+
+def field_name(where):
+    """('network', 'layers', 1, 'weights') -> 'network.layers[1].weights'."""
+    name = ""
+    for part in where:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "(document)"
+
+
+def _describe(value):
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+class _Reader:
+    """Collects the problems of one file, each placed at the deepest known position."""
+
+    def __init__(self, path, positions):
+        self.path, self.positions, self.errors = str(path), positions, []
+
+    def error(self, where, message):
+        where = tuple(where)
+        place = where
+        while place not in self.positions and place:
+            place = place[:-1]
+        line, column = self.positions.get(place, (1, 1))
+        self.errors.append(CaseError(self.path, line, column, field_name(where), message))
+
+    def mapping(self, where, value, keys, required=()):
+        """`value` as a dict whose keys are all in `keys`, or None after reporting why not."""
+        if not isinstance(value, dict):
+            self.error(where, f"expected a mapping with keys {', '.join(keys)}; "
+                              f"got {_describe(value)}")
+            return None
+        ok = True
+        for key in value:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+                self.error(tuple(where) + (key,), f"unknown key {key!r}{hint}")
+                ok = False
+        for key in required:
+            if key not in value:
+                self.error(where, f"missing required key {key!r}")
+                ok = False
+        return value if ok else None
+
+    def number(self, where, value, positive=False):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error(where, f"expected a number, got {_describe(value)}")
+            return None
+        if not math.isfinite(value):
+            self.error(where, f"{value} is not finite; numbers in a case must be finite")
+            return None
+        if positive and value <= 0:
+            self.error(where, f"expected a number > 0, got {value}")
+            return None
+        return float(value)
+
+    def integer(self, where, value, minimum):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(where, f"expected a whole number, got {_describe(value)}")
+            return None
+        if value < minimum:
+            self.error(where, f"expected a whole number ≥ {minimum}, got {value}")
+            return None
+        return value
+
+    def name(self, where, value, known, what):
+        if not isinstance(value, str):
+            self.error(where, f"expected the name of {what}, got {_describe(value)}")
+            return None
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(known)}"
+            self.error(where, f"unknown {what} {value!r}; {hint}")
+            return None
+        return value
+
+    def names(self, where, value, known, what):
+        if not isinstance(value, list) or not value:
+            self.error(where, f"expected a list of {what} names ({', '.join(known)}), "
+                              f"got {_describe(value)}")
+            return None
+        names = [self.name(tuple(where) + (i,), v, known, what) for i, v in enumerate(value)]
+        return None if None in names else tuple(names)
+
+    def vector(self, where, value, what="numbers"):
+        if not isinstance(value, list) or not value:
+            self.error(where, f"expected a non-empty list of {what}, got {_describe(value)}")
+            return None
+        numbers = [self.number(tuple(where) + (i,), v) for i, v in enumerate(value)]
+        return None if None in numbers else np.array(numbers, dtype=np.float64)
+
+    def matrix(self, where, value, rows, columns, hint=""):
+        """A rectangular list of lists of finite numbers, as a float64 array."""
+        if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+            self.error(where, f"expected a {rows} × {columns} matrix (a list of rows, each a "
+                              f"list of numbers), got {_describe(value)}{hint}")
+            return None
+        width = len(value[0])
+        vectors = []
+        for i, row in enumerate(value):
+            if len(row) != width:
+                self.error(tuple(where) + (i,), f"ragged matrix: row {i} has {len(row)} "
+                                                f"numbers, row 0 has {width}")
+                return None
+            vectors.append(self.vector(tuple(where) + (i,), row))
+        if any(v is None for v in vectors):
+            return None
+        return np.array(vectors)
+
+
+def _check_shape(reader, where, array, shape, what):
+    if array is not None and array.shape != shape:
+        got = " × ".join(map(str, array.shape))
+        reader.error(where, f"{what} is {got}, expected {' × '.join(map(str, shape))}")
+        return False
+    return array is not None
+
+
+def _read_layers(reader, value):
+    if not isinstance(value, list) or not value:
+        reader.error(("network", "layers"), f"expected a list of layers, got {_describe(value)}")
+        return None
+    layers = []
+    for i, entry in enumerate(value):
+        where = ("network", "layers", i)
+        entry = reader.mapping(where, entry, LAYER_KEYS, required=("weights", "activation"))
+        if entry is None:
+            layers.append(None)
+            continue
+        weights = reader.matrix(where + ("weights",), entry["weights"], "fan_in", "fan_out",
+                                hint="; a layer with one output is written [[w1], [w2], ...]")
+        bias = entry.get("bias")
+        if bias is not None:
+            bias = reader.vector(where + ("bias",), bias)
+            if weights is not None and bias is not None and len(bias) != weights.shape[1]:
+                reader.error(where + ("bias",), f"bias has {len(bias)} numbers, but the layer "
+                                                f"has {weights.shape[1]} outputs (fan_out)")
+        activation = reader.name(where + ("activation",), entry["activation"], ACTIVATIONS,
+                                 "activation")
+        ok = weights is not None and activation is not None and (entry.get("bias") is None
+                                                                  or bias is not None)
+        layers.append(Layer(weights, bias, activation) if ok else None)
+    for i in range(1, len(layers)):
+        if layers[i] is not None and layers[i - 1] is not None and \
+                layers[i].fan_in != layers[i - 1].fan_out:
+            reader.error(("network", "layers", i, "weights"),
+                         f"layer {i} takes {layers[i].fan_in} inputs (fan_in), but layer {i - 1} "
+                         f"gives {layers[i - 1].fan_out} outputs (fan_out)")
+            return None
+    return None if None in layers else tuple(layers)
+
+
+def _per_layer(reader, where, value, count, read_one):
+    """A value given once for every layer, or a list with one entry per layer."""
+    if not isinstance(value, list):
+        one = read_one(where, value)
+        return None if one is None else (one,) * count
+    if len(value) != count:
+        reader.error(where, f"has {len(value)} entries, but sizes describes {count} layers")
+        return None
+    entries = [read_one(tuple(where) + (i,), v) for i, v in enumerate(value)]
+    return None if None in entries else tuple(entries)
+
+
+def _generated_layers(reader, network):
+    """Layers drawn from network.seed: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²), layer by layer."""
+    sizes = network.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        reader.error(("network", "sizes"), "expected a list of at least two widths (the inputs, "
+                                           f"then each layer's outputs), got {_describe(sizes)}")
+        return None
+    sizes = [reader.integer(("network", "sizes", i), s, 1) for i, s in enumerate(sizes)]
+    for key in ("activations", "seed"):
+        if key not in network:
+            reader.error(("network",), f"missing required key {key!r} (a generated network "
+                                       "has sizes, activations and seed)")
+    if None in sizes or "activations" not in network or "seed" not in network:
+        return None
+    count = len(sizes) - 1
+    activations = _per_layer(reader, ("network", "activations"), network["activations"], count,
+                             lambda w, v: reader.name(w, v, ACTIVATIONS, "activation"))
+    biases = _per_layer(reader, ("network", "bias"), network.get("bias", True), count,
+                        lambda w, v: v if isinstance(v, bool) else reader.error(
+                            w, f"expected true or false, got {_describe(v)}"))
+    seed = reader.integer(("network", "seed"), network["seed"], 0)
+    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    if parameters > MAX_PARAMETERS:
+        reader.error(("network", "sizes"), f"the network has {parameters:,} parameters; "
+                                           f"the limit is {MAX_PARAMETERS:,}")
+        return None
+    if activations is None or biases is None or seed is None:
+        return None
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out, activation, has_bias in zip(sizes, sizes[1:], activations, biases):
+        weights = rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)
+        bias = 0.1 * rng.standard_normal(fan_out) if has_bias else None
+        layers.append(Layer(weights, bias, activation))
+    return tuple(layers)
+
+
+def _generated_data(reader, data, fan_in, outputs, loss):
+    """A batch drawn from data.seed: inputs ~ N(0, scale²); targets to suit the loss."""
+    data = reader.mapping(("data",), data, DATA_KEYS, required=("batch", "seed"))
+    if data is None:
+        return None, None
+    batch = reader.integer(("data", "batch"), data["batch"], 1)
+    seed = reader.integer(("data", "seed"), data["seed"], 0)
+    scale = reader.number(("data", "scale"), data.get("scale", 1.0), positive=True)
+    if batch is not None and batch * max(fan_in, outputs) > MAX_BATCH_ELEMENTS:
+        reader.error(("data", "batch"), f"a batch of {batch:,} × {max(fan_in, outputs):,} is over "
+                                        f"the limit of {MAX_BATCH_ELEMENTS:,} numbers")
+        return None, None
+    if None in (batch, seed, scale):
+        return None, None
+    rng = np.random.default_rng(seed)
+    inputs = scale * rng.standard_normal((batch, fan_in))
+    if loss == "softmax_cross_entropy":
+        targets = np.eye(outputs)[rng.integers(outputs, size=batch)]  # one-hot classes
+    else:
+        targets = rng.uniform(0, 1, size=(batch, outputs))
+    return inputs, targets
+
+
+def _read_expected(reader, value, layers, batch):
+    value = reader.mapping(("expected",), value, EXPECTED_KEYS, required=("source",))
+    if value is None:
+        return None
+    source = value["source"]
+    if not isinstance(source, str) or not source.strip():
+        reader.error(("expected", "source"), "expected a sentence saying where the numbers "
+                                             f"come from, got {_describe(source)}")
+    ok = True
+
+    def per_layer(key, shape_of, what):
+        nonlocal ok
+        if key not in value:
+            return None
+        where = ("expected", key)
+        entries = value[key]
+        if not isinstance(entries, list) or len(entries) != len(layers):
+            reader.error(where, f"expected a list with one entry per layer ({len(layers)}), "
+                                f"null where not given; got {_describe(entries)}"
+                                + (f" of {len(entries)}" if isinstance(entries, list) else ""))
+            ok = False
+            return None
+        arrays = []
+        for i, (entry, layer) in enumerate(zip(entries, layers)):
+            shape = shape_of(layer)
+            if entry is None:
+                arrays.append(None)
+                continue
+            if shape is None:
+                reader.error(where + (i,), f"layer {i} has no bias, so its bias delta is null")
+                ok = False
+                continue
+            array = (reader.vector(where + (i,), entry) if len(shape) == 1 else
+                     reader.matrix(where + (i,), entry, *(str(n) for n in shape)))
+            ok &= _check_shape(reader, where + (i,), array, shape, f"layer {i}'s {what}")
+            arrays.append(array)
+        return tuple(arrays)
+
+    weight_deltas = per_layer("weight_deltas", lambda l: l.weights.shape, "weight delta")
+    bias_deltas = per_layer("bias_deltas", lambda l: None if l.bias is None else l.bias.shape,
+                            "bias delta")
+    error_terms = per_layer("error_terms", lambda l: (batch, l.fan_out), "error term")
+    tolerance = None
+    if "tolerance" in value:
+        tolerance = _read_tolerance(reader, ("expected", "tolerance"), value["tolerance"])
+        ok &= tolerance is not None
+    if not ok or not isinstance(source, str):
+        return None
+    return Expected(source.strip(), weight_deltas, bias_deltas, error_terms, tolerance)
+
+
+def _read_tolerance(reader, where, value):
+    value = reader.mapping(where, value, TOLERANCE_KEYS, required=TOLERANCE_KEYS)
+    if value is None:
+        return None
+    rtol = reader.number(where + ("rtol",), value["rtol"])
+    atol = reader.number(where + ("atol",), value["atol"])
+    for key, number in (("rtol", rtol), ("atol", atol)):
+        if number is not None and number < 0:
+            reader.error(where + (key,), f"expected a number ≥ 0, got {number}")
+            return None
+    return None if None in (rtol, atol) else Tolerance(rtol, atol)
+
+
+def _read_tolerances(reader, value):
+    if not isinstance(value, dict):
+        reader.error(("tolerances",), "expected a mapping from dtype to {rtol, atol}, got "
+                                      f"{_describe(value)}")
+        return None
+    overrides = {}
+    for dtype, entry in value.items():
+        if reader.name(("tolerances", dtype), dtype, DTYPES, "dtype") is not None:
+            overrides[dtype] = _read_tolerance(reader, ("tolerances", dtype), entry)
+    return None if None in overrides.values() else overrides
+
+
+def _check_loss_fits(reader, loss, layers, targets):
+    last = layers[-1].activation
+    where = ("network", "layers", len(layers) - 1, "activation")
+    if loss == "softmax_cross_entropy" and last != "identity":
+        reader.error(where, f"softmax_cross_entropy takes the logits, so the last layer's "
+                            f"activation must be identity, not {last}")
+    if loss == "binary_cross_entropy":
+        if last != "sigmoid":
+            reader.error(where, "binary_cross_entropy needs outputs in (0, 1), so the last "
+                                f"layer's activation must be sigmoid, not {last}")
+        if targets is not None and (np.any(targets < 0) or np.any(targets > 1)):
+            reader.error(("targets",), "binary_cross_entropy needs targets in [0, 1]")
+
+
+def _read(reader, name, document):
+    """The Case in `document`, or None with the reasons recorded in `reader`."""
+    if document is None:
+        reader.error((), "the file is empty; a case needs description, network, inputs and "
+                         "targets (or data), loss")
+        return None
+    top = reader.mapping((), document, CASE_KEYS, required=("description", "network", "loss"))
+    if top is None:
+        return None
+    description = top["description"]
+    if not isinstance(description, str) or not description.strip():
+        reader.error(("description",), "expected a sentence saying what the case probes, got "
+                                       f"{_describe(description)}")
+    loss = reader.name(("loss",), top["loss"], LOSSES, "loss")
+    reduction = reader.name(("reduction",), top.get("reduction", "mean"), REDUCTIONS, "reduction")
+    learning_rate = reader.number(("learning_rate",), top.get("learning_rate", 1.0), positive=True)
+    dtypes = reader.names(("dtypes",), top.get("dtypes", list(DTYPES)), DTYPES, "dtype")
+    backends = reader.names(("backends",), top.get("backends", list(BACKENDS)), BACKENDS,
+                            "backend")
+    tolerances = _read_tolerances(reader, top.get("tolerances", {}))
+
+    network = reader.mapping(("network",), top["network"], NETWORK_KEYS)
+    layers = None
+    if network is not None:
+        if ("layers" in network) == ("sizes" in network):
+            reader.error(("network",), "give either layers (explicit weights) or sizes, "
+                                       "activations and seed (a generated network)")
+        elif "layers" in network:
+            for key in ("activations", "bias", "seed"):
+                if key in network:
+                    reader.error(("network", key), f"{key} belongs to a generated network "
+                                                   "(sizes); each explicit layer names its own")
+            layers = _read_layers(reader, network["layers"])
+        else:
+            layers = _generated_layers(reader, network)
+
+    inputs = targets = None
+    if "data" in top:
+        for key in ("inputs", "targets"):
+            if key in top:
+                reader.error((key,), "give either inputs and targets, or data, not both")
+        if layers is not None and loss is not None:
+            inputs, targets = _generated_data(reader, top["data"], layers[0].fan_in,
+                                              layers[-1].fan_out, loss)
+    else:
+        for key in ("inputs", "targets"):
+            if key not in top:
+                reader.error((), f"missing required key {key!r} (or data: {{batch, seed}})")
+        if "inputs" in top:
+            inputs = reader.matrix(("inputs",), top["inputs"], "batch", "fan_in",
+                                   hint="; one record is written [[x1, x2, ...]]")
+        if "targets" in top:
+            targets = reader.matrix(("targets",), top["targets"], "batch", "outputs",
+                                    hint="; one record is written [[y1, ...]]")
+        if layers is not None and inputs is not None and targets is not None:
+            _check_shape(reader, ("inputs",), inputs, (inputs.shape[0], layers[0].fan_in),
+                         "inputs (batch × fan_in of layer 0)")
+            _check_shape(reader, ("targets",), targets, (inputs.shape[0], layers[-1].fan_out),
+                         "targets (batch × outputs of the last layer)")
+
+    if layers is not None and loss is not None:
+        _check_loss_fits(reader, loss, layers, targets)
+    expected = None
+    if "expected" in top and layers is not None and inputs is not None:
+        expected = _read_expected(reader, top["expected"], layers, inputs.shape[0])
+    if reader.errors:
+        return None
+    problem = Problem(layers, inputs, targets, loss, reduction, learning_rate)
+    return Case(name, reader.path, description.strip(), problem, expected, dtypes, backends,
+                tolerances)
+
+
+def load_case(path):
+    """Read and validate one case file. Returns a Case; raises InvalidCase listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InvalidCase([CaseError(str(path), 1, 1, "(file)", error.strerror or str(error))])
+    try:
+        document = parse(raw)
+    except YamlError as error:
+        raise InvalidCase([CaseError(str(path), error.line, error.column, "(yaml)",
+                                     error.message)]) from None
+    reader = _Reader(path, document.positions)
+    case = _read(reader, path.stem, document.value)
+    if case is None:
+        raise InvalidCase(reader.errors)
+    return case
+
+
+def case_files(paths):
+    """The .yaml and .yml files named by `paths` (files, or folders searched recursively), sorted."""
+    found = set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            found.add(path)
+    return sorted(found)
+
+
+def load_catalogue(paths):
+    """Every case under `paths`: (cases, errors). A name used twice is an error on the second."""
+    cases, errors, seen = [], [], {}
+    for path in case_files(paths):
+        try:
+            case = load_case(path)
+        except InvalidCase as invalid:
+            errors.extend(invalid.errors)
+            continue
+        if case.name in seen:
+            errors.append(CaseError(str(path), 1, 1, "(file)", f"the case name {case.name!r} is "
+                                    f"already taken by {seen[case.name]}; rename one file"))
+            continue
+        seen[case.name] = str(path)
+        cases.append(case)
+    return cases, errors

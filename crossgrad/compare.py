@@ -1,0 +1,115 @@
+"""One comparison of one quantity of one layer: a record that pytest asserts on and the report lists.
+
+Expected is the reference (or the golden value) and actual is the backend, always in that order,
+so that the relative tolerance scales with the truth. Structure is checked before values: a
+missing quantity, then the shape, then the dtype, then the numbers.
+"""
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+STATUSES = ("pass", "fail", "skipped")
+# The guard on the relative difference's denominator: |expected| below this counts as this.
+REL_DIFF_FLOOR = np.finfo(np.float64).tiny
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What one comparison found. `problem` names a structural fault, or why a row was skipped."""
+
+    case: str
+    backend: str
+    dtype: str
+    device: str
+    layer: int | None  # None for the loss, which belongs to the whole network
+    quantity: str  # weight_delta, bias_delta, error_term or loss
+    compared_to: str  # reference or expected
+    status: str
+    problem: str = ""
+    size: int = 0
+    mismatched: int = 0
+    max_abs_diff: float = float("nan")
+    max_rel_diff: float = float("nan")
+    worst_index: str = ""
+    actual_at_worst: float = float("nan")
+    expected_at_worst: float = float("nan")
+    rtol: float = float("nan")
+    atol: float = float("nan")  # the absolute allowance used: the table's atol × the layer's scale
+
+    @property
+    def failed(self):
+        return self.status == "fail"
+
+    def title(self):
+        where = "loss" if self.layer is None else f"layer {self.layer} · {self.quantity}"
+        return (f"{self.case} · {self.backend} · {self.dtype} · {where} "
+                f"vs {self.compared_to}")
+
+    def message(self):
+        """The mismatch message: what, then the numbers, then how to rerun."""
+        if self.problem:
+            lines = [f"{self.title()}: {self.problem}"]
+        else:
+            share = self.mismatched / self.size if self.size else 0
+            lines = [f"{self.title()}: not close",
+                     f"mismatched {self.mismatched} / {self.size} ({share:.0%}); worst at "
+                     f"{self.worst_index}: actual {self.actual_at_worst:.10g}, expected "
+                     f"{self.expected_at_worst:.10g}",
+                     f"max abs diff {self.max_abs_diff:.2e} (allowed {self.atol:.1e} + rtol·|expected|); "
+                     f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e})"]
+        lines.append(f'rerun: pytest -k "{self.case} and {self.backend} and {self.dtype}"')
+        return "\n".join(lines)
+
+
+COLUMNS = tuple(field.name for field in fields(Comparison))
+
+
+def _index(flat_index, shape):
+    return str(tuple(int(i) for i in np.unravel_index(flat_index, shape))) if shape else "()"
+
+
+def compare(actual, expected, tolerance, **identity):
+    """Compare a backend's `actual` array with `expected` (float64) under `tolerance`.
+
+    `identity` gives the Comparison's case, backend, dtype, device, layer, quantity and
+    compared_to; `dtype` is also the dtype `actual` must have. An element passes when
+    |actual − expected| ≤ atol·max|expected| + rtol·|expected|; NaN or Inf never passes unless
+    both sides hold the same infinity. Returns a Comparison.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual is None:
+        return Comparison(**identity, status="fail", problem="missing: the backend returned none")
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape:
+        return Comparison(**identity, status="fail",
+                          problem=f"shape {actual.shape}, expected {expected.shape}")
+    if actual.dtype != np.dtype(identity["dtype"]):
+        return Comparison(**identity, status="fail",
+                          problem=f"dtype {actual.dtype}, expected {identity['dtype']}")
+    actual64 = actual.astype(np.float64)
+    finite = np.isfinite(expected)
+    scale = float(np.max(np.abs(expected[finite]), initial=0.0))
+    atol = tolerance.atol * scale
+    with np.errstate(invalid="ignore", over="ignore"):
+        abs_diff = np.abs(actual64 - expected)
+        same_infinity = (actual64 == expected) & ~finite
+        abs_diff = np.where(same_infinity, 0.0, np.where(np.isnan(abs_diff), np.inf, abs_diff))
+        allowed = atol + tolerance.rtol * np.abs(np.where(finite, expected, 0.0))
+        denominator = np.where(finite, np.maximum(np.abs(expected), REL_DIFF_FLOOR), 1.0)
+        rel_diff = abs_diff / denominator
+        outside = abs_diff > allowed
+        worst = int(np.argmax(abs_diff - allowed)) if expected.size else 0
+    mismatched = int(np.count_nonzero(outside))
+    return Comparison(
+        **identity,
+        status="fail" if mismatched else "pass",
+        size=int(expected.size),
+        mismatched=mismatched,
+        max_abs_diff=float(np.max(abs_diff, initial=0.0)),
+        max_rel_diff=float(np.max(rel_diff, initial=0.0)),
+        worst_index=_index(worst, expected.shape),
+        actual_at_worst=float(actual64.flat[worst]) if expected.size else float("nan"),
+        expected_at_worst=float(expected.flat[worst]) if expected.size else float("nan"),
+        rtol=tolerance.rtol,
+        atol=atol,
+    )

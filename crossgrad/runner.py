@@ -1,0 +1,79 @@
+"""Running a case on a backend in a dtype, and turning the result into Comparison records."""
+import numpy as np
+
+from crossgrad import adapters
+from crossgrad.compare import Comparison, compare
+from crossgrad.tolerances import Tolerance, tolerance_for
+
+QUANTITIES = ("error_term", "weight_delta", "bias_delta")
+_FIELDS = {"error_term": "error_terms", "weight_delta": "weight_deltas",
+           "bias_delta": "bias_deltas"}
+
+_references = {}
+
+
+def reference(case):
+    """The float64 NumPy reference's Gradients for `case`, computed once per case."""
+    key = (case.path, case.name)
+    if key not in _references:
+        _references[key] = adapters.load("numpy").backprop(case.problem, "float64")
+    return _references[key]
+
+
+def _golden_tolerance(case, dtype):
+    # The golden values' own tolerance (printed digits) and the dtype's, whichever is looser.
+    table = tolerance_for(dtype, case.tolerances)
+    given = case.expected.tolerance
+    if given is None:
+        return table
+    return Tolerance(max(table.rtol, given.rtol), max(table.atol, given.atol))
+
+
+def _comparisons(gradients, truth, tolerance, identity):
+    """Loss and every layer's quantities of `gradients` against `truth` (a Gradients or Expected)."""
+    rows = []
+    if isinstance(getattr(truth, "loss", None), float):
+        rows.append(compare(np.float64(gradients.loss).astype(identity["dtype"]), truth.loss,
+                            tolerance, layer=None, quantity="loss", **identity))
+    for quantity in QUANTITIES:
+        expected_layers = getattr(truth, _FIELDS[quantity])
+        if expected_layers is None:
+            continue
+        for layer, expected in enumerate(expected_layers):
+            if expected is None:
+                continue
+            actual = getattr(gradients, _FIELDS[quantity])[layer]
+            rows.append(compare(actual, expected, tolerance, layer=layer, quantity=quantity,
+                                **identity))
+    return rows
+
+
+def skipped(case, backend, dtype, reason, device=""):
+    """The one row that says a case × backend × dtype did not run, and why."""
+    return Comparison(case=case.name, backend=backend, dtype=dtype, device=device, layer=None,
+                      quantity="", compared_to="", status="skipped", problem=reason)
+
+
+def run(case, backend, dtype):
+    """Every Comparison of `case` on `backend` in `dtype`: against the float64 reference, and
+    against the case's golden values when it has them. A backend whose framework is missing
+    gives one skipped row.
+    """
+    try:
+        adapter = adapters.load(backend)
+    except adapters.BackendUnavailable as unavailable:
+        return [skipped(case, backend, dtype, str(unavailable))]
+    gradients = adapter.backprop(case.problem, dtype)
+    identity = dict(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE)
+    rows = []
+    if not (backend == "numpy" and dtype == "float64"):  # that one is the reference itself
+        rows += _comparisons(gradients, reference(case), tolerance_for(dtype, case.tolerances),
+                             dict(identity, compared_to="reference"))
+    if case.expected is not None:
+        rows += _comparisons(gradients, case.expected, _golden_tolerance(case, dtype),
+                             dict(identity, compared_to="expected"))
+    if not rows:
+        return [skipped(case, backend, dtype, "numpy float64 is the reference itself, and the "
+                                              "case has no expected values to check it against",
+                        adapter.DEVICE)]
+    return rows

@@ -1,0 +1,40 @@
+"""The one tolerance table, keyed by dtype, and how a case overrides it.
+
+An element passes when |actual − expected| ≤ atol·scale + rtol·|expected|, where `scale` is the
+largest |expected| in the same layer and quantity. Scaling atol by the layer's own magnitude
+keeps the tiny entries of a vanishing layer from failing on rounding that is small next to the
+layer, and leaves an all-zero layer with an allowance of exactly zero (no division anywhere).
+
+Why these numbers (each backend is compared with the float64 reference):
+- float64: rtol 1e-9. Backends reorder sums and use other formulas for the same derivative
+  (torch's σ' is σ·(1 − σ), the reference's σ(z)·σ(−z)); for pre-activations of modest size this
+  costs ~1e-14 relative, so 1e-9 leaves five orders of margin yet catches any formula error.
+  atol 1e-12 of the layer's scale covers cancellation in the sums δ @ Wᵀ, which costs about
+  eps·fan_in of the layer's magnitude.
+- float32: rtol 1e-4, about 840 float32 ulps (eps = 1.19e-7). A float32 forward pass followed
+  by backprop through a few layers is 10–100 eps away from the float64 truth per element, and
+  σ·(1 − σ) loses eps/(1 − σ) relative, about 2e-5 at z = 7. atol 1e-5 of the layer's scale
+  covers cancellation, about eps·√fan_in·depth.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """rtol, and atol in units of the layer's largest |expected|; always given together."""
+
+    rtol: float
+    atol: float
+
+
+TOLERANCES = {
+    "float64": Tolerance(rtol=1e-9, atol=1e-12),
+    "float32": Tolerance(rtol=1e-4, atol=1e-5),
+}
+
+
+def tolerance_for(dtype, overrides=None):
+    """The table's tolerance for `dtype`, or the case's override for it when it has one."""
+    if overrides and dtype in overrides:
+        return overrides[dtype]
+    return TOLERANCES[dtype]
