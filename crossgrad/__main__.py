@@ -1,0 +1,5 @@
+import sys
+
+from crossgrad.cli import main
+
+sys.exit(main())

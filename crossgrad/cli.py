@@ -1,0 +1,158 @@
+"""The command line: `crossgrad report`, `crossgrad show` and `crossgrad validate`."""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from crossgrad import adapters, report, runner
+from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
+from crossgrad.compare import Comparison
+from crossgrad.problem import DTYPES
+
+
+def _run_all(cases, backends, dtypes):
+    """Every case on every selected backend and dtype it asks for, in a fixed order."""
+    rows = []
+    for case in cases:
+        for backend in (b for b in backends if b in case.backends):
+            for dtype in (d for d in dtypes if d in case.dtypes):
+                try:
+                    rows += runner.run(case, backend, dtype)
+                except Exception as error:  # a backend that raises loses its row, not the run
+                    rows.append(Comparison(case=case.name, backend=backend, dtype=dtype,
+                                           device="", layer=None, quantity="", compared_to="",
+                                           status="fail",
+                                           problem=f"raised {type(error).__name__}: {error}"))
+    return rows
+
+
+def command_report(args):
+    cases, errors = load_catalogue(args.cases)
+    for error in errors:
+        print(error, file=sys.stderr)
+    rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes)
+    csv_path, md_path = report.write(rows, args.out)
+    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "fail", "skipped")}
+    print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
+          + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + (f"; {len({e.path for e in errors})} invalid case files" if errors else "")
+          + f" -> {csv_path}, {md_path}")
+    for row in rows:
+        if row.failed and row.backend:
+            print(f"FAIL {row.title()}", file=sys.stderr)
+    return 1 if counts["fail"] else 0
+
+
+def _as_list(array):
+    return None if array is None else np.asarray(array, dtype=np.float64).tolist()
+
+
+def command_show(args):
+    try:
+        case = load_case(args.case)
+    except InvalidCase as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    results = {}
+    for backend in (b for b in args.backends if b in case.backends):
+        try:
+            adapter = adapters.load(backend)
+        except adapters.BackendUnavailable as unavailable:
+            print(f"skipped {backend}: {unavailable}", file=sys.stderr)
+            continue
+        for dtype in (d for d in args.dtypes if d in case.dtypes):
+            results[f"{backend} {dtype}"] = adapter.backprop(case.problem, dtype)
+    if args.json:
+        print(json.dumps({
+            "case": case.name, "description": case.description,
+            "results": {label: {"loss": g.loss,
+                                "error_terms": [_as_list(a) for a in g.error_terms],
+                                "weight_deltas": [_as_list(a) for a in g.weight_deltas],
+                                "bias_deltas": [_as_list(a) for a in g.bias_deltas]}
+                        for label, g in results.items()}}, indent=1))
+        return 0
+    problem = case.problem
+    print(f"{case.name}: {case.description}")
+    print(f"loss {problem.loss} ({problem.reduction} over a batch of {len(problem.inputs)}), "
+          f"learning rate {problem.learning_rate:g}")
+    width = max(map(len, results), default=0)
+    with np.printoptions(precision=8, linewidth=120):
+        print(f"\nloss")
+        for label, g in results.items():
+            print(f"  {label:<{width}}  {g.loss!r}")
+        for index in range(len(problem.layers) - 1, -1, -1):
+            layer = problem.layers[index]
+            print(f"\nlayer {index}: {layer.fan_in} -> {layer.fan_out}, {layer.activation}"
+                  + (" (output)" if index == len(problem.layers) - 1 else ""))
+            for quantity, field in (("error term", "error_terms"), ("weight delta", "weight_deltas"),
+                                    ("bias delta", "bias_deltas")):
+                if field == "bias_deltas" and layer.bias is None:
+                    continue
+                print(f"  {quantity}")
+                for label, g in results.items():
+                    text = np.array2string(np.asarray(getattr(g, field)[index]),
+                                           prefix=" " * (width + 6))
+                    print(f"    {label:<{width}}  {text}")
+    return 0
+
+
+def command_validate(args):
+    files = case_files(args.paths)
+    _, errors = load_catalogue(args.paths)
+    for error in errors:
+        print(error)
+    bad = len({error.path for error in errors})
+    print(f"{len(files)} case files: {len(files) - bad} valid, {bad} with problems",
+          file=sys.stderr)
+    return 1 if errors or not files else 0
+
+
+def _names(known):
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        for name in names:
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown {name!r}; choose from {', '.join(known)}")
+        return names
+    return parse
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="crossgrad", description="Check backpropagation: the "
+                                  "NumPy reference against PyTorch autograd and JAX.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def selection(sub):
+        sub.add_argument("--backends", type=_names(adapters.BACKENDS), default=list(adapters.BACKENDS),
+                         help="comma-separated, from: " + ", ".join(adapters.BACKENDS))
+        sub.add_argument("--dtypes", type=_names(DTYPES), default=list(DTYPES),
+                         help="comma-separated, from: " + ", ".join(DTYPES))
+
+    sub = commands.add_parser("report", help="run the catalogue and write agreement.csv and .md")
+    sub.add_argument("--cases", nargs="+", default=["cases"], metavar="DIR",
+                     help="case files or folders (default: cases)")
+    sub.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
+    selection(sub)
+    sub.set_defaults(handler=command_report)
+
+    sub = commands.add_parser("show", help="print every backend's error terms and deltas")
+    sub.add_argument("case", metavar="CASE.yaml")
+    sub.add_argument("--json", action="store_true", help="print JSON instead")
+    selection(sub)
+    sub.set_defaults(handler=command_show)
+
+    sub = commands.add_parser("validate", help="check case files; one line per problem")
+    sub.add_argument("paths", nargs="*", default=["cases"], metavar="PATH")
+    sub.set_defaults(handler=command_validate)
+    return top
+
+
+def main(argv=None):
+    """Run one command; returns its exit status."""
+    args = parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
