@@ -101,11 +101,17 @@ def _describe(value):
 class _Reader:
     """Collects the problems of one file, each placed at the deepest known position."""
 
-    def __init__(self, path, positions):
-        self.path, self.positions, self.errors = str(path), positions, []
+    def __init__(self, path, document):
+        self.path, self.errors = str(path), []
+        self.positions, self.key_positions = document.positions, document.key_positions
 
-    def error(self, where, message):
+    def error(self, where, message, at_key=False):
+        """Record a problem at `where`; `at_key` places it on the line of the key itself."""
         where = tuple(where)
+        if at_key and where in self.key_positions:
+            line, column = self.key_positions[where]
+            self.errors.append(CaseError(self.path, line, column, field_name(where), message))
+            return
         place = where
         while place not in self.positions and place:
             place = place[:-1]
@@ -123,11 +129,11 @@ class _Reader:
             if key not in keys:
                 close = difflib.get_close_matches(str(key), keys, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
-                self.error(tuple(where) + (key,), f"unknown key {key!r}{hint}")
+                self.error(tuple(where) + (key,), f"unknown key {key!r}{hint}", at_key=True)
                 ok = False
         for key in required:
             if key not in value:
-                self.error(where, f"missing required key {key!r}")
+                self.error(where, f"missing required key {key!r}", at_key=True)
                 ok = False
         return value if ok else None
 
@@ -485,7 +491,7 @@ def load_case(path):
     except YamlError as error:
         raise InvalidCase([CaseError(str(path), error.line, error.column, "(yaml)",
                                      error.message)]) from None
-    reader = _Reader(path, document.positions)
+    reader = _Reader(path, document)
     case = _read(reader, path.stem, document.value)
     if case is None:
         raise InvalidCase(reader.errors)

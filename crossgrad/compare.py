@@ -45,6 +45,11 @@ class Comparison:
         return (f"{self.case} · {self.backend} · {self.dtype} · {where} "
                 f"vs {self.compared_to}")
 
+    def rerun(self):
+        """The command that reruns exactly this case × backend × dtype (no substring matching)."""
+        return (f'pytest "tests/test_catalogue.py::test_case'
+                f'[{self.case}-{self.backend}-{self.dtype}]"')
+
     def message(self):
         """The mismatch message: what, then the numbers, then how to rerun."""
         if self.problem:
@@ -57,7 +62,7 @@ class Comparison:
                      f"{self.expected_at_worst:.10g}",
                      f"max abs diff {self.max_abs_diff:.2e} (allowed {self.atol:.1e} + rtol·|expected|); "
                      f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e})"]
-        lines.append(f'rerun: pytest -k "{self.case} and {self.backend} and {self.dtype}"')
+        lines.append(f"rerun: {self.rerun()}")
         return "\n".join(lines)
 
 

@@ -9,15 +9,16 @@ QUANTITIES = ("error_term", "weight_delta", "bias_delta")
 _FIELDS = {"error_term": "error_terms", "weight_delta": "weight_deltas",
            "bias_delta": "bias_deltas"}
 
-_references = {}
+_references = {}  # id(case) -> (case, its reference Gradients)
 
 
 def reference(case):
-    """The float64 NumPy reference's Gradients for `case`, computed once per case."""
-    key = (case.path, case.name)
-    if key not in _references:
-        _references[key] = adapters.load("numpy").backprop(case.problem, "float64")
-    return _references[key]
+    """The float64 NumPy reference's Gradients for `case`, computed once per Case object."""
+    cached = _references.get(id(case))
+    if cached is None or cached[0] is not case:
+        cached = _references[id(case)] = (case, adapters.load("numpy").backprop(case.problem,
+                                                                                "float64"))
+    return cached[1]
 
 
 def _golden_tolerance(case, dtype):

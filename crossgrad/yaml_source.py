@@ -54,10 +54,12 @@ class YamlError(Exception):
 
 @dataclass(frozen=True)
 class Document:
-    """A parsed document and the 1-based (line, column) of every value, keyed by its path."""
+    """A parsed document, and the 1-based (line, column) of every value and of every mapping
+    key, each keyed by the value's path (a tuple of keys and indices)."""
 
     value: object
     positions: dict
+    key_positions: dict
 
 
 def _expanded_size(node, sizes, open_nodes):
@@ -87,18 +89,27 @@ def _expanded_size(node, sizes, open_nodes):
     return size
 
 
-def _positions(node, path=(), into=None):
-    """Map each path (a tuple of keys and indices) to where its value starts."""
-    into = {} if into is None else into
-    into[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+def _place(mark):
+    return mark.line + 1, mark.column + 1
+
+
+def _positions(node, path, values, keys):
+    """Record where each value and each key starts; refuse a key given twice in one mapping."""
+    values[path] = _place(node.start_mark)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                _positions(value_node, path + (key_node.value,), into)
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = key_node.value
+            if path + (key,) in keys:
+                line, column = _place(key_node.start_mark)
+                raise YamlError(f"the key {key!r} is given twice (first on line "
+                                f"{keys[path + (key,)][0]})", line, column)
+            keys[path + (key,)] = _place(key_node.start_mark)
+            _positions(value_node, path + (key,), values, keys)
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _positions(child, path + (index,), into)
-    return into
+            _positions(child, path + (index,), values, keys)
 
 
 def parse(raw):
@@ -113,9 +124,11 @@ def parse(raw):
     try:
         node = loader.get_single_node()
         if node is None:
-            return Document(None, {(): (1, 1)})
+            return Document(None, {(): (1, 1)}, {})
         _expanded_size(node, {}, set())
-        return Document(loader.construct_document(node), _positions(node))
+        values, keys = {}, {}
+        _positions(node, (), values, keys)
+        return Document(loader.construct_document(node), values, keys)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"
