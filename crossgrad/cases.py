@@ -21,12 +21,15 @@ MAX_PARAMETERS = 10_000_000
 MAX_BATCH_ELEMENTS = 10_000_000
 
 CASE_KEYS = ("description", "network", "inputs", "targets", "data", "loss", "reduction",
-             "learning_rate", "expected", "dtypes", "backends", "tolerances")
+             "learning_rate", "expected", "dtypes", "backends", "tolerances", "divergences")
 LAYER_KEYS = ("weights", "bias", "activation")
 NETWORK_KEYS = ("layers", "sizes", "activations", "bias", "seed")
 DATA_KEYS = ("batch", "seed", "scale")
 EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "tolerance")
 TOLERANCE_KEYS = ("rtol", "atol")
+DIVERGENCE_KEYS = ("backend", "dtype", "quantity", "layer", "compared_to", "reason")
+QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss")
+COMPARED_TO = ("reference", "expected")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,31 @@ class Expected:
 
 
 @dataclass(frozen=True)
+class Divergence:
+    """A known, explained disagreement: rows of `backend` (and of dtype, quantity, layer and
+    compared_to, where given) may be outside their tolerance, and at least one must be."""
+
+    backend: str
+    reason: str
+    dtype: str | None = None
+    quantity: str | None = None
+    layer: int | None = None
+    compared_to: str | None = None
+
+    def matches(self, row):
+        return (row.backend == self.backend
+                and self.dtype in (None, row.dtype) and self.quantity in (None, row.quantity)
+                and self.layer in (None, row.layer)
+                and self.compared_to in (None, row.compared_to))
+
+    def describe(self):
+        scope = [f"{key} {value}" for key, value in (("dtype", self.dtype),
+                 ("quantity", self.quantity), ("layer", self.layer),
+                 ("compared_to", self.compared_to)) if value is not None]
+        return self.backend + (f" ({', '.join(scope)})" if scope else "")
+
+
+@dataclass(frozen=True)
 class Case:
     """A validated case: its name (the file's stem), the problem, and what to run it on."""
 
@@ -74,6 +102,7 @@ class Case:
     dtypes: tuple
     backends: tuple
     tolerances: dict  # dtype -> Tolerance, the case's overrides of the table
+    divergences: tuple = ()  # Divergence, each declared with its reason
 
 
 def field_name(where):
@@ -393,6 +422,39 @@ def _read_tolerances(reader, value):
     return None if None in overrides.values() else overrides
 
 
+def _read_divergences(reader, value, layer_count):
+    if not isinstance(value, list):
+        reader.error(("divergences",), "expected a list of {backend, reason, ...} entries, got "
+                                       f"{_describe(value)}")
+        return None
+    divergences = []
+    for i, entry in enumerate(value):
+        where = ("divergences", i)
+        entry = reader.mapping(where, entry, DIVERGENCE_KEYS, required=("backend", "reason"))
+        if entry is None:
+            divergences.append(None)
+            continue
+        backend = reader.name(where + ("backend",), entry["backend"], BACKENDS, "backend")
+        reason = entry["reason"]
+        if not isinstance(reason, str) or not reason.strip():
+            reader.error(where + ("reason",), "expected a sentence saying why this backend "
+                                              f"differs, with a link; got {_describe(reason)}")
+            reason = None
+        scope = {}
+        for key, known, what in (("dtype", DTYPES, "dtype"), ("quantity", QUANTITIES, "quantity"),
+                                 ("compared_to", COMPARED_TO, "comparison")):
+            if key in entry:
+                scope[key] = reader.name(where + (key,), entry[key], known, what)
+        if "layer" in entry:
+            scope["layer"] = reader.integer(where + ("layer",), entry["layer"], 0)
+            if scope["layer"] is not None and scope["layer"] >= layer_count:
+                reader.error(where + ("layer",), f"the network has layers 0–{layer_count - 1}")
+                scope["layer"] = None
+        ok = backend is not None and reason is not None and None not in scope.values()
+        divergences.append(Divergence(backend, reason.strip(), **scope) if ok else None)
+    return None if None in divergences else tuple(divergences)
+
+
 def _check_loss_fits(reader, loss, layers, targets):
     last = layers[-1].activation
     where = ("network", "layers", len(layers) - 1, "activation")
@@ -472,11 +534,14 @@ def _read(reader, name, document):
     expected = None
     if "expected" in top and layers is not None and inputs is not None:
         expected = _read_expected(reader, top["expected"], layers, inputs.shape[0])
+    divergences = ()
+    if "divergences" in top and layers is not None:
+        divergences = _read_divergences(reader, top["divergences"], len(layers))
     if reader.errors:
         return None
     problem = Problem(layers, inputs, targets, loss, reduction, learning_rate)
     return Case(name, reader.path, description.strip(), problem, expected, dtypes, backends,
-                tolerances)
+                tolerances, divergences)
 
 
 def load_case(path):

@@ -7,7 +7,7 @@ import numpy as np
 
 from crossgrad import adapters, report, runner
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
-from crossgrad.compare import Comparison
+from crossgrad.compare import STATUSES, Comparison
 from crossgrad.problem import DTYPES
 
 
@@ -33,7 +33,7 @@ def command_report(args):
         print(error, file=sys.stderr)
     rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes)
     csv_path, md_path = report.write(rows, args.out)
-    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "fail", "skipped")}
+    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
           + ", ".join(f"{n} {s}" for s, n in counts.items())
           + (f"; {len({e.path for e in errors})} invalid case files" if errors else "")

@@ -8,7 +8,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-STATUSES = ("pass", "fail", "skipped")
+from crossgrad.metrics import cosine, relative_l2, sign_agreement, ulp_distance
+
+# expected_divergence: outside the tolerance, as the case declares it will be (see runner).
+STATUSES = ("pass", "fail", "expected_divergence", "skipped")
 # The guard on the relative difference's denominator: |expected| below this counts as this.
 REL_DIFF_FLOOR = np.finfo(np.float64).tiny
 
@@ -35,10 +38,26 @@ class Comparison:
     expected_at_worst: float = float("nan")
     rtol: float = float("nan")
     atol: float = float("nan")  # the absolute allowance used: the table's atol × the layer's scale
+    non_finite: int = 0  # elements that are NaN or Inf on either side
+    mismatch_fraction: float = float("nan")
+    max_ulp: float = float("nan")  # in units in the last place of `dtype`
+    rel_l2: float = float("nan")
+    cosine: float = float("nan")
+    sign_agreement: float = float("nan")
+    label: str = ""  # why a row is outside its tolerance: non_finite, kink, precision or mismatch
+    label_detail: str = ""  # e.g. which units sit at a kink
+    first_divergent_layer: int | None = None  # of this case × backend × dtype, from the output down
+    error_growth: float = float("nan")  # rel_l2 growth per layer below the first divergent one
+    divergence: str = ""  # the reason a case gives for a declared divergence that matched this row
 
     @property
     def failed(self):
         return self.status == "fail"
+
+    @property
+    def outside(self):
+        """Outside the tolerance, whether or not the case declared it."""
+        return self.status in ("fail", "expected_divergence")
 
     def title(self):
         where = "loss" if self.layer is None else f"layer {self.layer} · {self.quantity}"
@@ -56,12 +75,15 @@ class Comparison:
             lines = [f"{self.title()}: {self.problem}"]
         else:
             share = self.mismatched / self.size if self.size else 0
-            lines = [f"{self.title()}: not close",
+            label = f" ({self.label}{': ' + self.label_detail if self.label_detail else ''})" \
+                if self.label else ""
+            lines = [f"{self.title()}: not close{label}",
                      f"mismatched {self.mismatched} / {self.size} ({share:.0%}); worst at "
                      f"{self.worst_index}: actual {self.actual_at_worst:.10g}, expected "
                      f"{self.expected_at_worst:.10g}",
                      f"max abs diff {self.max_abs_diff:.2e} (allowed {self.atol:.1e} + rtol·|expected|); "
-                     f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e})"]
+                     f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e}); "
+                     f"max {self.max_ulp:.3g} ulp; rel_l2 {self.rel_l2:.2e}"]
         lines.append(f"rerun: {self.rerun()}")
         return "\n".join(lines)
 
@@ -104,6 +126,7 @@ def compare(actual, expected, tolerance, **identity):
         rel_diff = abs_diff / denominator
         outside = abs_diff > allowed
         worst = int(np.argmax(abs_diff - allowed)) if expected.size else 0
+        ulps = ulp_distance(actual64, expected, identity["dtype"])
     mismatched = int(np.count_nonzero(outside))
     return Comparison(
         **identity,
@@ -117,4 +140,10 @@ def compare(actual, expected, tolerance, **identity):
         expected_at_worst=float(expected.flat[worst]) if expected.size else float("nan"),
         rtol=tolerance.rtol,
         atol=atol,
+        non_finite=int(np.count_nonzero(~(np.isfinite(actual64) & finite))),
+        mismatch_fraction=mismatched / expected.size if expected.size else 0.0,
+        max_ulp=float(np.max(ulps, initial=0.0)),
+        rel_l2=relative_l2(actual64, expected),
+        cosine=cosine(actual64, expected),
+        sign_agreement=sign_agreement(actual64, expected),
     )

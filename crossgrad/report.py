@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from crossgrad import adapters
-from crossgrad.compare import COLUMNS, Comparison
+from crossgrad.compare import COLUMNS, STATUSES, Comparison
 
 # The columns people read first; the rest of COLUMNS follow in their own order.
 LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
-           "max_abs_diff", "max_rel_diff", "rtol", "atol")
+           "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
 ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
 
 
@@ -26,7 +26,8 @@ def invalid_rows(errors):
 def to_frame(comparisons):
     """The rows as a DataFrame with the report's column order."""
     frame = pd.DataFrame([vars(c) for c in comparisons], columns=list(COLUMNS))
-    frame["layer"] = frame["layer"].astype("Int64")
+    for column in ("layer", "first_divergent_layer"):
+        frame[column] = frame[column].astype("Int64")
     return frame[list(ORDER)]
 
 
@@ -42,16 +43,21 @@ def versions():
 
 
 def _cell(rows):
-    """A summary cell: the worst status of a case × backend × dtype and its largest rel diff."""
+    """A summary cell: the worst status of a case × backend × dtype, its largest rel diff, and
+    the layer where its error terms first disagree."""
     if (rows["status"] == "fail").any():
         status = "**FAIL**"
+    elif (rows["status"] == "expected_divergence").any():
+        status = "*diverges (declared)*"
     elif (rows["status"] == "skipped").all():
         return "skipped"
     else:
         status = "pass"
     against_reference = rows[rows["compared_to"] == "reference"]
     rel = (against_reference if not against_reference.empty else rows)["max_rel_diff"].max()
-    return status if np.isnan(rel) else f"{status} {rel:.1e}"
+    cell = status if np.isnan(rel) else f"{status} {rel:.1e}"
+    first = rows["first_divergent_layer"].dropna()
+    return cell + (f" from layer {first.iloc[0]}" if not first.empty else "")
 
 
 def summary_table(frame):
@@ -75,13 +81,22 @@ def markdown(comparisons, frame):
              "Every row is in [agreement.csv](agreement.csv).", "",
              " · ".join(f"{name} {version}" for name, version in versions().items()), "",
              f"**{frame['case'].nunique()} cases, {len(frame)} rows: "
-             + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "skipped")) + "**",
-             "", "Each cell: the worst status of the case on that backend and dtype, and its "
+             + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES) + "**",
+             "", "Each cell: the worst status of the case on that backend and dtype, its "
              "largest relative difference from the reference (for numpy float64, which is the "
-             "reference, from the case's golden values).", ""]
+             "reference, from the case's golden values), and, where error terms disagree, the "
+             "first layer that does, scanning from the output down.", ""]
     table = summary_table(frame)
     if not table.empty:
         lines += [table.to_markdown(), ""]
+    declared = sorted({(c.case, c.backend, c.dtype, c.divergence) for c in comparisons
+                       if c.status == "expected_divergence"})
+    if declared:
+        lines += ["## Declared divergences", "", "| case | backend | dtype | reason |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {case} | {backend} | {dtype} | {reason} |"
+                  for case, backend, dtype, reason in declared]
+        lines.append("")
     failures = [c for c in comparisons if c.failed]
     if failures:
         lines += ["## Failures", ""]

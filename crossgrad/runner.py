@@ -1,8 +1,11 @@
 """Running a case on a backend in a dtype, and turning the result into Comparison records."""
+from dataclasses import replace
+
 import numpy as np
 
 from crossgrad import adapters
 from crossgrad.compare import Comparison, compare
+from crossgrad.diagnose import kink_units, label, localize
 from crossgrad.tolerances import Tolerance, tolerance_for
 
 QUANTITIES = ("error_term", "weight_delta", "bias_delta")
@@ -55,10 +58,39 @@ def skipped(case, backend, dtype, reason, device=""):
                       quantity="", compared_to="", status="skipped", problem=reason)
 
 
+def _diagnosed(case, dtype, rows):
+    """Each row outside its tolerance labelled; every row told where the disagreement starts."""
+    kinks = kink_units(case.problem, dtype) if any(r.failed for r in rows) else {}
+    rows = [replace(r, **dict(zip(("label", "label_detail"), label(r, case.problem, kinks))))
+            if r.failed else r for r in rows]
+    first, growth = localize(rows, len(case.problem.layers))
+    return [replace(r, first_divergent_layer=first, error_growth=growth) for r in rows]
+
+
+def _with_divergences(case, backend, dtype, rows):
+    """Rows that a declared divergence matches become expected_divergence; a declaration that
+    matches no row outside its tolerance adds a failing row: it no longer reproduces."""
+    for divergence in case.divergences:
+        if divergence.backend != backend or divergence.dtype not in (None, dtype):
+            continue
+        matching = [i for i, r in enumerate(rows) if divergence.matches(r) and r.outside]
+        for i in matching:
+            rows[i] = replace(rows[i], status="expected_divergence", divergence=divergence.reason)
+        if not matching:
+            rows.append(Comparison(
+                case=case.name, backend=backend, dtype=dtype, device=rows[0].device,
+                layer=divergence.layer, quantity=divergence.quantity or "",
+                compared_to=divergence.compared_to or "", status="fail",
+                problem=f"declared divergence no longer reproduces: {divergence.describe()} "
+                        f"is within its tolerance now (declared because: {divergence.reason})"))
+    return rows
+
+
 def run(case, backend, dtype):
     """Every Comparison of `case` on `backend` in `dtype`: against the float64 reference, and
-    against the case's golden values when it has them. A backend whose framework is missing
-    gives one skipped row.
+    against the case's golden values when it has them, each labelled and localized, with the
+    case's declared divergences applied. A backend whose framework is missing gives one
+    skipped row.
     """
     try:
         adapter = adapters.load(backend)
@@ -77,4 +109,4 @@ def run(case, backend, dtype):
         return [skipped(case, backend, dtype, "numpy float64 is the reference itself, and the "
                                               "case has no expected values to check it against",
                         adapter.DEVICE)]
-    return rows
+    return _with_divergences(case, backend, dtype, _diagnosed(case, dtype, rows))

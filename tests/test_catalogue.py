@@ -10,4 +10,4 @@ def test_case(catalogue_entry):
     if isinstance(catalogue_entry, list):  # the problems of an invalid case file
         pytest.fail("\n".join(map(str, catalogue_entry)), pytrace=False)
     case, backend, dtype = catalogue_entry
-    assert_agrees(runner.run(case, backend, dtype))
+    assert_agrees(runner.run(case, backend, dtype), len(case.problem.layers))
