@@ -18,6 +18,6 @@ def backprop(problem, dtype):
                     None if layer.bias is None else layer.bias.astype(cast),
                     layer.activation)
               for layer in problem.layers]
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
         return reference_backprop(layers, problem.inputs.astype(cast), problem.targets.astype(cast),
                                   problem.loss, problem.reduction, float(problem.learning_rate))

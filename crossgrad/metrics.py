@@ -32,23 +32,31 @@ def ulp_distance(actual, expected, dtype):
     return np.where(finite, distance, np.where(same, 0.0, np.inf))
 
 
+def norm(values):
+    """‖v‖₂ without underflow or overflow: scaled by max|v| (so 1e-300 is not squared to 0)."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest == 0 or not np.isfinite(largest):
+        return largest if not np.isnan(values).any() else float("nan")
+    return largest * float(np.sqrt(np.sum((values / largest) ** 2)))
+
+
 def relative_l2(actual, expected):
     """‖a − e‖ / ‖e‖; 0 when both are all zero, inf when only expected is."""
     with np.errstate(invalid="ignore", over="ignore"):
-        difference = float(np.linalg.norm(actual - expected))
-        norm = float(np.linalg.norm(expected))
-    if norm == 0:
+        difference, size = norm(actual - expected), norm(expected)
+    if size == 0:
         return 0.0 if difference == 0 else float("inf")
-    return difference / norm
+    return difference / size
 
 
 def cosine(actual, expected):
     """a·e / (‖a‖‖e‖); 1 when both are all zero, 0 when exactly one is."""
+    norm_a, norm_e = norm(actual), norm(expected)
+    if norm_a == 0 or norm_e == 0:
+        return 1.0 if norm_a == norm_e else 0.0
     with np.errstate(invalid="ignore", over="ignore"):
-        norm_a, norm_e = float(np.linalg.norm(actual)), float(np.linalg.norm(expected))
-        if norm_a == 0 or norm_e == 0:
-            return 1.0 if norm_a == norm_e else 0.0
-        return float(np.vdot(actual, expected) / (norm_a * norm_e))
+        # both sides scaled to unit length first, so the dot product neither under- nor overflows
+        return float(np.vdot(actual / norm_a, expected / norm_e))
 
 
 def sign_agreement(actual, expected):
