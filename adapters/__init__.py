@@ -2,7 +2,8 @@
 
 - `backprop(problem, dtype) -> Gradients`: δ, Δw and Δb per layer as NumPy arrays of `dtype`;
 - `version() -> str`: the framework's version, for the report;
-- `DEVICE`: where it computes.
+- `DEVICE`: where it computes;
+- `UNSUPPORTED_DTYPES`: {dtype: why this backend cannot compute in it}.
 
 Installed as `crossgrad.adapters`. Frameworks are imported only when their backend is asked for.
 """

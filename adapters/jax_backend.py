@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
 
 DEVICE = "cpu"
+UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
 
 # Each op pinned to the variant the case format names: jax.nn.gelu defaults to the tanh
 # approximation, and jax.nn.relu (not jnp.maximum, whose derivative at 0 is 0.5) is relu.

@@ -1,10 +1,16 @@
 """The NumPy reference as a backend: the same math, in the requested dtype."""
 import numpy as np
 
+from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Layer
 from crossgrad.reference import backprop as reference_backprop
 
 DEVICE = "cpu"
+UNSUPPORTED_DTYPES = {
+    "bfloat16": "NumPy has no bfloat16 arithmetic of its own: ml_dtypes' bfloat16 promotes to "
+                "float32 in matmuls and next to Python floats, so the reference would not "
+                "really compute in bfloat16",
+}
 
 
 def version():
@@ -13,7 +19,7 @@ def version():
 
 def backprop(problem, dtype):
     """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
-    cast = np.dtype(dtype)
+    cast = numpy_dtype(dtype)
     layers = [Layer(layer.weights.astype(cast),
                     None if layer.bias is None else layer.bias.astype(cast),
                     layer.activation)

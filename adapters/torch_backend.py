@@ -2,9 +2,11 @@
 import torch
 import torch.nn.functional as F
 
+from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Gradients
 
 DEVICE = "cpu"
+UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
 
 # Full-precision float32 matmuls: a gradient checker must not compare TF32 on a GPU.
 torch.set_float32_matmul_precision("highest")
@@ -68,7 +70,10 @@ def backprop(problem, dtype):
     lr = problem.learning_rate
 
     def numpy(t):
-        return t.detach().cpu().numpy()
+        t = t.detach().cpu()
+        if t.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own; ml_dtypes' is exact
+            return t.float().numpy().astype(numpy_dtype("bfloat16"))
+        return t.numpy()
 
     return Gradients(float(loss.detach()), [numpy(-g) for g in dz], [numpy(-lr * g) for g in dw],
                      [None if b is None else numpy(-lr * next(db)) for b in biases])

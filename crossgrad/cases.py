@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from crossgrad.adapters import BACKENDS
-from crossgrad.problem import DTYPES, Layer, Problem
+from crossgrad.problem import DEFAULT_DTYPES, DTYPES, Layer, Problem
 from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
 from crossgrad.tolerances import Tolerance
 from crossgrad.yaml_source import YamlError, parse
@@ -485,7 +485,7 @@ def _read(reader, name, document):
     loss = reader.name(("loss",), top["loss"], LOSSES, "loss")
     reduction = reader.name(("reduction",), top.get("reduction", "mean"), REDUCTIONS, "reduction")
     learning_rate = reader.number(("learning_rate",), top.get("learning_rate", 1.0), positive=True)
-    dtypes = reader.names(("dtypes",), top.get("dtypes", list(DTYPES)), DTYPES, "dtype")
+    dtypes = reader.names(("dtypes",), top.get("dtypes", list(DEFAULT_DTYPES)), DTYPES, "dtype")
     backends = reader.names(("backends",), top.get("backends", list(BACKENDS)), BACKENDS,
                             "backend")
     tolerances = _read_tolerances(reader, top.get("tolerances", {}))

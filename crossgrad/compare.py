@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from crossgrad.dtypes import numpy_dtype
 from crossgrad.metrics import cosine, relative_l2, sign_agreement, ulp_distance
 
 # expected_divergence: outside the tolerance, as the case declares it will be (see runner).
@@ -110,7 +111,7 @@ def compare(actual, expected, tolerance, **identity):
     if actual.shape != expected.shape:
         return Comparison(**identity, status="fail",
                           problem=f"shape {actual.shape}, expected {expected.shape}")
-    if actual.dtype != np.dtype(identity["dtype"]):
+    if actual.dtype != numpy_dtype(identity["dtype"]):
         return Comparison(**identity, status="fail",
                           problem=f"dtype {actual.dtype}, expected {identity['dtype']}")
     actual64 = actual.astype(np.float64)

@@ -10,15 +10,11 @@ Labels, in order of precedence:
 """
 import numpy as np
 
+from crossgrad.dtypes import unit_roundoff
 from crossgrad.reference import forward
 
 KINKS = {"relu": 0.0, "leaky_relu": 0.0, "elu": 0.0}  # activation -> where it has a kink
 ELEMENTWISE_ROUNDINGS = 10  # a generous count of roundings per layer outside the matmuls
-
-
-def unit_roundoff(dtype):
-    """u = eps/2, the largest relative error of one rounding in `dtype`."""
-    return float(np.finfo(np.dtype(dtype)).eps) / 2
 
 
 def kink_units(problem, dtype):

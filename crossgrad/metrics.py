@@ -4,14 +4,18 @@ Every function takes float64 arrays of one shape; none of them divides by zero.
 """
 import numpy as np
 
+from crossgrad.dtypes import numpy_dtype
+
 _INTEGER_OF_WIDTH = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def _ordered_integers(values, dtype):
     """Map floats of `dtype` to int64s that count representable values: adjacent floats differ
     by 1, and −0.0 and +0.0 both map to 0."""
-    bits = values.astype(dtype).view(_INTEGER_OF_WIDTH[np.dtype(dtype).itemsize]).astype(np.int64)
-    smallest = np.iinfo(_INTEGER_OF_WIDTH[np.dtype(dtype).itemsize]).min
+    integer = _INTEGER_OF_WIDTH[numpy_dtype(dtype).itemsize]
+    with np.errstate(over="ignore"):
+        bits = values.astype(numpy_dtype(dtype)).view(integer).astype(np.int64)
+    smallest = np.iinfo(integer).min
     # sign-magnitude to two's complement: a negative float's bits count down from −0.0
     return np.where(bits < 0, smallest - bits, bits)
 

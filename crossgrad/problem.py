@@ -3,12 +3,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crossgrad.dtypes import DEFAULT_DTYPES, DTYPES
 from crossgrad.reference import Gradients
 
-__all__ = ["DTYPES", "Gradients", "Layer", "Problem"]
-
-# The dtypes a backend may be asked to compute in; the reference it is compared with is float64.
-DTYPES = ("float64", "float32")
+__all__ = ["DEFAULT_DTYPES", "DTYPES", "Gradients", "Layer", "Problem"]
 
 
 @dataclass(frozen=True)

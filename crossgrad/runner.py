@@ -96,6 +96,9 @@ def run(case, backend, dtype):
         adapter = adapters.load(backend)
     except adapters.BackendUnavailable as unavailable:
         return [skipped(case, backend, dtype, str(unavailable))]
+    if dtype in adapter.UNSUPPORTED_DTYPES:
+        return [skipped(case, backend, dtype, f"{backend} does not compute in {dtype}: "
+                                              f"{adapter.UNSUPPORTED_DTYPES[dtype]}", adapter.DEVICE)]
     gradients = adapter.backprop(case.problem, dtype)
     identity = dict(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE)
     rows = []

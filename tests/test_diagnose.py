@@ -7,7 +7,8 @@ import pytest
 from crossgrad import runner
 from crossgrad.cases import InvalidCase, load_case
 from crossgrad.compare import Comparison
-from crossgrad.diagnose import localization_line, localize, precision_bound, unit_roundoff
+from crossgrad.diagnose import localization_line, localize, precision_bound
+from crossgrad.dtypes import unit_roundoff
 from crossgrad.pytest_checks import assert_agrees
 
 # Four layers; layer 2 is leaky_relu and its unit 1 computes x_0 − x_1 where x_0 == x_1 == 0.625

@@ -14,7 +14,7 @@ from crossgrad import runner
 from crossgrad.adapters import BACKENDS
 from crossgrad.cases import load_case
 from crossgrad.cli import main
-from crossgrad.problem import DTYPES
+from crossgrad.problem import DEFAULT_DTYPES as DTYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "cases" / "seed_3_2_1.yaml"
