@@ -75,3 +75,29 @@ def backprop(problem, dtype):
     lr = problem.learning_rate
     return Gradients(float(loss), [np.asarray(-g) for g in dz], [np.asarray(-lr * g) for g in dw],
                      [None if g is None else np.asarray(-lr * g) for g in db])
+
+
+def _directional(weights, biases, tangent_weights, tangent_biases, inputs, targets, activations,
+                 loss, reduction):
+    shifts = [jnp.zeros((inputs.shape[0], w.shape[1]), dtype=w.dtype) for w in weights]
+    return jax.jvp(lambda w, b: _loss(w, b, shifts, inputs, targets, activations, loss, reduction),
+                   (weights, biases), (tangent_weights, tangent_biases))[1]
+
+
+_jvp = jax.jit(_directional, static_argnames=("activations", "loss", "reduction"))
+
+
+def directional_derivatives(problem, dtype, directions):
+    """d/dt E(p + t·v) at t = 0 for each direction v (per layer (dW, db)), by forward mode
+    (jax.jvp), computed in `dtype`; returns a float64 array."""
+    def array(values):
+        return None if values is None else jnp.asarray(values, dtype=dtype)
+
+    weights = [array(layer.weights) for layer in problem.layers]
+    biases = [array(layer.bias) for layer in problem.layers]
+    return np.array([float(_jvp(weights, biases, [array(dw) for dw, _ in direction],
+                                [array(db) for _, db in direction], array(problem.inputs),
+                                array(problem.targets),
+                                activations=tuple(layer.activation for layer in problem.layers),
+                                loss=problem.loss, reduction=problem.reduction))
+                     for direction in directions])

@@ -1,4 +1,5 @@
 """PyTorch autograd as a backend: torch.nn.functional ops, gradients from torch.autograd.grad."""
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -43,26 +44,29 @@ def version():
     return torch.__version__
 
 
-def backprop(problem, dtype):
-    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
-    tensor_dtype = getattr(torch, dtype)
+def _tensor(array, dtype, grad=False):
+    return torch.tensor(array, dtype=getattr(torch, dtype), device=DEVICE, requires_grad=grad)
 
-    def tensor(array, grad=False):
-        return torch.tensor(array, dtype=tensor_dtype, device=DEVICE, requires_grad=grad)
 
-    weights = [tensor(layer.weights, grad=True) for layer in problem.layers]
-    biases = [None if layer.bias is None else tensor(layer.bias, grad=True)
-              for layer in problem.layers]
-    x = tensor(problem.inputs)
+def _loss(problem, weights, biases, dtype):
+    """E, and each layer's pre-activation z, from torch.nn.functional ops."""
+    x = _tensor(problem.inputs, dtype)
     pre_activations = []
     for layer, w, b in zip(problem.layers, weights, biases):
         z = F.linear(x, w.T, b)
         pre_activations.append(z)
         x = ACTIVATIONS[layer.activation](z)
-    batch = problem.inputs.shape[0]
-    summed = _summed_loss(problem.loss, x, tensor(problem.targets))
-    loss = summed / batch if problem.reduction == "mean" else summed
+    summed = _summed_loss(problem.loss, x, _tensor(problem.targets, dtype))
+    return (summed / len(problem.inputs) if problem.reduction == "mean" else summed,
+            pre_activations)
 
+
+def backprop(problem, dtype):
+    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+    weights = [_tensor(layer.weights, dtype, grad=True) for layer in problem.layers]
+    biases = [None if layer.bias is None else _tensor(layer.bias, dtype, grad=True)
+              for layer in problem.layers]
+    loss, pre_activations = _loss(problem, weights, biases, dtype)
     with_bias = [b for b in biases if b is not None]
     grads = torch.autograd.grad(loss, pre_activations + weights + with_bias)
     n = len(weights)
@@ -77,3 +81,23 @@ def backprop(problem, dtype):
 
     return Gradients(float(loss.detach()), [numpy(-g) for g in dz], [numpy(-lr * g) for g in dw],
                      [None if b is None else numpy(-lr * next(db)) for b in biases])
+
+
+def directional_derivatives(problem, dtype, directions):
+    """d/dt E(p + t·v) at t = 0 for each direction v (per layer (dW, db)), by forward mode
+    (torch.func.jvp), computed in `dtype`; returns a float64 array."""
+    has_bias = [layer.bias is not None for layer in problem.layers]
+    primals = tuple(_tensor(layer.weights, dtype) for layer in problem.layers) + tuple(
+        _tensor(layer.bias, dtype) for layer in problem.layers if layer.bias is not None)
+
+    def loss_of(*parameters):
+        weights, rest = parameters[:len(has_bias)], iter(parameters[len(has_bias):])
+        return _loss(problem, weights, [next(rest) if b else None for b in has_bias], dtype)[0]
+
+    values = []
+    for direction in directions:
+        tangents = tuple(_tensor(dw, dtype) for dw, _ in direction) + tuple(
+            _tensor(db, dtype) for _, db in direction if db is not None)
+        _, derivative = torch.func.jvp(loss_of, primals, tangents)
+        values.append(float(derivative))
+    return np.array(values)

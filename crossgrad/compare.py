@@ -38,7 +38,8 @@ class Comparison:
     actual_at_worst: float = float("nan")
     expected_at_worst: float = float("nan")
     rtol: float = float("nan")
-    atol: float = float("nan")  # the absolute allowance used: the table's atol × the layer's scale
+    atol: float = float("nan")  # the absolute allowance used: the table's atol × scale (+ floor)
+    scale: float = float("nan")  # the largest finite |expected| of the row
     non_finite: int = 0  # elements that are NaN or Inf on either side
     mismatch_fraction: float = float("nan")
     max_ulp: float = float("nan")  # in units in the last place of `dtype`
@@ -50,6 +51,8 @@ class Comparison:
     first_divergent_layer: int | None = None  # of this case × backend × dtype, from the output down
     error_growth: float = float("nan")  # rel_l2 growth per layer below the first divergent one
     divergence: str = ""  # the reason a case gives for a declared divergence that matched this row
+    closer_to_truth: str = ""  # for a reference row outside: the side nearer the ground truth
+    note: str = ""  # how a referee computed its side (mode, directions, seed)
 
     @property
     def failed(self):
@@ -85,6 +88,10 @@ class Comparison:
                      f"max abs diff {self.max_abs_diff:.2e} (allowed {self.atol:.1e} + rtol·|expected|); "
                      f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e}); "
                      f"max {self.max_ulp:.3g} ulp; rel_l2 {self.rel_l2:.2e}"]
+        if self.closer_to_truth:
+            lines.append(f"closer to the 50-digit ground truth: {self.closer_to_truth}")
+        if self.note:
+            lines.append(f"({self.compared_to}: {self.note})")
         lines.append(f"rerun: {self.rerun()}")
         return "\n".join(lines)
 
@@ -117,7 +124,7 @@ def compare(actual, expected, tolerance, **identity):
     actual64 = actual.astype(np.float64)
     finite = np.isfinite(expected)
     scale = float(np.max(np.abs(expected[finite]), initial=0.0))
-    atol = tolerance.atol * scale
+    atol = tolerance.floor + tolerance.atol * scale
     with np.errstate(invalid="ignore", over="ignore"):
         abs_diff = np.abs(actual64 - expected)
         same_infinity = (actual64 == expected) & ~finite
@@ -141,6 +148,7 @@ def compare(actual, expected, tolerance, **identity):
         expected_at_worst=float(expected.flat[worst]) if expected.size else float("nan"),
         rtol=tolerance.rtol,
         atol=atol,
+        scale=scale,
         non_finite=int(np.count_nonzero(~(np.isfinite(actual64) & finite))),
         mismatch_fraction=mismatched / expected.size if expected.size else 0.0,
         max_ulp=float(np.max(ulps, initial=0.0)),

@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from crossgrad import adapters
+from crossgrad import adapters, referees
 from crossgrad.compare import Comparison, compare
 from crossgrad.diagnose import kink_units, label, localize
 from crossgrad.tolerances import Tolerance, tolerance_for
@@ -86,11 +86,48 @@ def _with_divergences(case, backend, dtype, rows):
     return rows
 
 
-def run(case, backend, dtype):
-    """Every Comparison of `case` on `backend` in `dtype`: against the float64 reference, and
-    against the case's golden values when it has them, each labelled and localized, with the
-    case's declared divergences applied. A backend whose framework is missing gives one
-    skipped row.
+def _referee_rows(case, adapter, gradients, dtype, identity, names):
+    """The rows of the referees named in `names` (fd, truth, fwd)."""
+    table = tolerance_for(dtype, case.tolerances)
+    rows = []
+    if "fd" in names:
+        rows += referees.finite_difference_rows(case, gradients, table, identity,
+                                                reference(case).loss)
+    if "truth" in names:
+        truth = referees.truth(case)
+        if truth is None:
+            rows.append(replace(skipped(case, identity["backend"], dtype, "ground truth skipped: "
+                                        f"over {referees.MAX_OPERATIONS:,} multiply-adds",
+                                        identity["device"]), compared_to="ground_truth"))
+        else:
+            rows += _comparisons(gradients, truth, table, dict(identity, compared_to="ground_truth"))
+    if "fwd" in names:
+        rows += referees.forward_mode_rows(case, adapter, gradients, table, identity)
+    return rows
+
+
+def _closer_to_truth(case, gradients, rows):
+    """Name, on each reference row outside its tolerance, the side nearer the ground truth."""
+    truth = referees.truth(case)
+    if truth is None:
+        return rows
+    ours, theirs = reference(case), None
+    for i, row in enumerate(rows):
+        if row.compared_to != "reference" or not row.failed or row.layer is None:
+            continue
+        field = _FIELDS[row.quantity]
+        theirs = getattr(truth, field)[row.layer]
+        rows[i] = replace(row, closer_to_truth=referees.closer_to_truth(
+            getattr(gradients, field)[row.layer], getattr(ours, field)[row.layer], theirs,
+            row.backend))
+    return rows
+
+
+def run(case, backend, dtype, referee_names=()):
+    """Every Comparison of `case` on `backend` in `dtype`: against the float64 reference, against
+    the case's golden values when it has them, and against the referees named in
+    `referee_names` (fd, truth, fwd); each labelled and localized, with the case's declared
+    divergences applied. A backend whose framework is missing gives one skipped row.
     """
     try:
         adapter = adapters.load(backend)
@@ -108,8 +145,12 @@ def run(case, backend, dtype):
     if case.expected is not None:
         rows += _comparisons(gradients, case.expected, _golden_tolerance(case, dtype),
                              dict(identity, compared_to="expected"))
+    rows += _referee_rows(case, adapter, gradients, dtype, identity, referee_names)
     if not rows:
         return [skipped(case, backend, dtype, "numpy float64 is the reference itself, and the "
                                               "case has no expected values to check it against",
                         adapter.DEVICE)]
-    return _with_divergences(case, backend, dtype, _diagnosed(case, dtype, rows))
+    rows = _diagnosed(case, dtype, rows)
+    if "truth" in referee_names:
+        rows = _closer_to_truth(case, gradients, rows)
+    return _with_divergences(case, backend, dtype, rows)

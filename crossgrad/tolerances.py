@@ -26,10 +26,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tolerance:
-    """rtol, and atol in units of the layer's largest |expected|; always given together."""
+    """rtol, and atol in units of the layer's largest |expected|; always given together.
+
+    `floor` is an absolute allowance on top, for referees whose own error is absolute (the
+    rounding noise of a finite difference); the table's entries have none.
+    """
 
     rtol: float
     atol: float
+    floor: float = 0.0
 
 
 TOLERANCES = {

@@ -1,0 +1,121 @@
+"""Referees that share no code or arithmetic with either side: finite differences of the
+reference's forward loss, 50-digit ground truth, and each framework's own forward mode.
+
+Each adds rows with its own `compared_to`; expected is the referee, actual the backend.
+"""
+from dataclasses import replace
+
+import numpy as np
+
+from crossgrad import finite_difference as fd
+from crossgrad.compare import compare
+from crossgrad.ground_truth import MAX_OPERATIONS, ground_truth, operations
+from crossgrad.metrics import relative_l2
+from crossgrad.tolerances import Tolerance
+
+REFEREES = {"fd": "finite_difference", "truth": "ground_truth", "fwd": "forward_mode"}
+# A finite difference is good to about ε^(2/3) ≈ 4e-11 of |E| per unit step: its noise floor,
+# with a thousandfold margin for E''' and for E's own rounding.
+FD_RTOL = 1e-6
+FD_NOISE = 1e3 * fd.EPSILON ** (2 / 3)
+FORWARD_DIRECTIONS = 3
+FORWARD_SEED = 20_240_602
+
+_cache = {}  # (id(case), referee) -> (case, value)
+
+
+def _once(case, referee, compute):
+    cached = _cache.get((id(case), referee))
+    if cached is None or cached[0] is not case:
+        cached = _cache[id(case), referee] = (case, compute(case.problem))
+    return cached[1]
+
+
+def _gradients(deltas, learning_rate):
+    """∂E/∂p from a delta −η·∂E/∂p, in float64."""
+    return [None if d is None else -np.asarray(d, dtype=np.float64) / learning_rate for d in deltas]
+
+
+def _loosest(table, rtol, floor):
+    return Tolerance(max(table.rtol, rtol), table.atol, floor)
+
+
+def finite_difference_rows(case, gradients, table, identity, reference_loss):
+    """The backend's deltas against −η·(central differences of the float64 forward loss)."""
+    result = _once(case, "fd", fd.finite_differences)
+    identity = dict(identity, compared_to="finite_difference")
+    problem, rate = case.problem, case.problem.learning_rate
+    noise = FD_NOISE * max(abs(reference_loss), np.finfo(np.float64).tiny)
+    if result.mode == "projection":
+        actual = fd.directional_from_gradients(result.directions,
+                                               _gradients(gradients.weight_deltas, rate),
+                                               _gradients(gradients.bias_deltas, rate))
+        kinked = result.directional_kinked
+        expected = np.where(kinked, actual, result.directional)
+        row = compare(actual.astype(identity["dtype"]), expected, _loosest(table, FD_RTOL, noise),
+                      layer=None, quantity="directional_derivative", **identity)
+        note = (f"projection on {len(kinked)} random directions, seed {result.seed}"
+                + (f"; {int(kinked.sum())} crossed a kink and were not compared" if kinked.any()
+                   else ""))
+        return [_with_kinks(row, note, int(kinked.sum()))]
+    rows = []
+    for quantity, actual_layers, fd_layers, kinked_layers in (
+            ("weight_delta", gradients.weight_deltas, result.weight_gradients, result.weight_kinked),
+            ("bias_delta", gradients.bias_deltas, result.bias_gradients, result.bias_kinked)):
+        for layer, (actual, gradient, kinked) in enumerate(zip(actual_layers, fd_layers,
+                                                               kinked_layers)):
+            if gradient is None:
+                continue
+            expected = -rate * gradient
+            # a difference across a kink means nothing: there, the backend is not compared
+            if actual is not None and getattr(actual, "shape", None) == expected.shape:
+                expected = np.where(kinked, np.asarray(actual, dtype=np.float64), expected)
+            row = compare(actual, expected, _loosest(table, FD_RTOL, rate * noise), layer=layer,
+                          quantity=quantity, **identity)
+            note = "every partial derivative" + (
+                f"; {int(kinked.sum())} of {kinked.size} differences crossed a kink and were "
+                "not compared" if kinked.any() else "")
+            rows.append(_with_kinks(row, note, int(kinked.sum())))
+    return rows
+
+
+def _with_kinks(row, note, kinked):
+    if kinked:
+        return replace(row, note=note, label="kink",
+                       label_detail=f"{kinked} finite differences straddle a kink")
+    return replace(row, note=note)
+
+
+def truth(case):
+    """The case's 50-digit ground truth, or None when it is over MAX_OPERATIONS."""
+    if operations(case.problem) > MAX_OPERATIONS:
+        return None
+    return _once(case, "truth", ground_truth)
+
+
+def closer_to_truth(backend_array, reference_array, truth_array, backend):
+    """Which side of a disagreement is nearer the ground truth, with both rel_l2."""
+    ours = relative_l2(np.asarray(backend_array, dtype=np.float64), truth_array)
+    theirs = relative_l2(np.asarray(reference_array, dtype=np.float64), truth_array)
+    if ours == theirs:
+        return f"neither (both rel_l2 {ours:.2e})"
+    winner = backend if ours < theirs else "the reference"
+    return f"{winner} (rel_l2 {backend} {ours:.2e}, reference {theirs:.2e})"
+
+
+def forward_mode_rows(case, adapter, gradients, table, identity):
+    """⟨v, ∇E⟩ from the backend's reverse mode against its own forward mode, along seeded v."""
+    if not hasattr(adapter, "directional_derivatives"):
+        return []
+    directions = _once(case, "fwd", lambda problem: fd.random_directions(
+        problem, FORWARD_DIRECTIONS, FORWARD_SEED))
+    dtype = identity["dtype"]
+    expected = adapter.directional_derivatives(case.problem, dtype, directions)
+    rate = case.problem.learning_rate
+    actual = fd.directional_from_gradients(directions, _gradients(gradients.weight_deltas, rate),
+                                           _gradients(gradients.bias_deltas, rate))
+    row = compare(actual.astype(dtype), expected, table, layer=None,
+                  quantity="directional_derivative",
+                  **dict(identity, compared_to="forward_mode"))
+    return [replace(row, note=f"{FORWARD_DIRECTIONS} random directions, seed {FORWARD_SEED}; "
+                              "expected is forward mode, actual ⟨v, reverse-mode gradient⟩")]
