@@ -11,8 +11,9 @@ import numpy as np
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.metrics import cosine, relative_l2, sign_agreement, ulp_distance
 
-# expected_divergence: outside the tolerance, as the case declares it will be (see runner).
-STATUSES = ("pass", "fail", "expected_divergence", "skipped")
+# expected_divergence: outside the tolerance, as the case declares it will be (see runner);
+# error: the backend raised, and `problem` holds what it said.
+STATUSES = ("pass", "fail", "error", "expected_divergence", "skipped")
 # The guard on the relative difference's denominator: |expected| below this counts as this.
 REL_DIFF_FLOOR = np.finfo(np.float64).tiny
 
@@ -56,17 +57,23 @@ class Comparison:
 
     @property
     def failed(self):
-        return self.status == "fail"
+        """A row that fails the run: outside its tolerance undeclared, or an error."""
+        return self.status in ("fail", "error")
 
     @property
     def outside(self):
         """Outside the tolerance, whether or not the case declared it."""
-        return self.status in ("fail", "expected_divergence")
+        return self.status in ("fail", "expected_divergence") and not self.problem.startswith(
+            "declared divergence")
 
     def title(self):
-        where = "loss" if self.layer is None else f"layer {self.layer} · {self.quantity}"
-        return (f"{self.case} · {self.backend} · {self.dtype} · {where} "
-                f"vs {self.compared_to}")
+        """'case · backend · dtype · layer 0 · weight_delta vs reference' (as much as applies)."""
+        parts = [self.case, self.backend, self.dtype]
+        if self.quantity:
+            parts.append(self.quantity if self.layer is None
+                         else f"layer {self.layer} · {self.quantity}")
+        title = " · ".join(part for part in parts if part)
+        return f"{title} vs {self.compared_to}" if self.compared_to else title
 
     def rerun(self):
         """The command that reruns exactly this case × backend × dtype (no substring matching)."""

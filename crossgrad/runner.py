@@ -136,6 +136,16 @@ def run(case, backend, dtype, referee_names=()):
     if dtype in adapter.UNSUPPORTED_DTYPES:
         return [skipped(case, backend, dtype, f"{backend} does not compute in {dtype}: "
                                               f"{adapter.UNSUPPORTED_DTYPES[dtype]}", adapter.DEVICE)]
+    try:
+        return _run(case, adapter, backend, dtype, referee_names)
+    except Exception as error:  # a backend that raises loses its rows, not the run
+        message = " ".join(str(error).split())
+        return [Comparison(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE,
+                           layer=None, quantity="", compared_to="", status="error",
+                           problem=f"{backend} raised {type(error).__name__}: {message}")]
+
+
+def _run(case, adapter, backend, dtype, referee_names):
     gradients = adapter.backprop(case.problem, dtype)
     identity = dict(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE)
     rows = []
