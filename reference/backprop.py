@@ -43,8 +43,13 @@ def batch_factor(reduction, batch):
 def output_error_term(loss, reduction, targets, prediction, activation, z):
     # δ_L = −∂E/∂z_L = −∂E/∂a_L · f_L'(z_L), times the batch factor ∂E/∂E_b
     # (softmax_cross_entropy is given the logits z_L: the last layer is identity, so a_L = z_L)
+    factor = batch_factor(reduction, len(targets))
+    if loss == "binary_cross_entropy" and activation == "sigmoid":
+        # (y − a)/(a(1 − a)) · σ'(z) = (y − a)/(a(1 − a)) · a(1 − a) = y − a: taken whole, since
+        # 1 − a, computed apart, loses the digits that σ'(z) = σ(z)·σ(−z) keeps when a is near 1
+        return factor * (targets - prediction)
     output_error = LOSSES[loss][1](targets, prediction)
-    return batch_factor(reduction, len(targets)) * output_error * ACTIVATIONS[activation][1](z)
+    return factor * output_error * ACTIVATIONS[activation][1](z)
 
 
 def hidden_error_term(next_error_term, next_weights, activation, z):
