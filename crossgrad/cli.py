@@ -1,47 +1,88 @@
-"""The command line: `crossgrad report`, `crossgrad show` and `crossgrad validate`."""
+"""The command line: `crossgrad report`, `diff`, `show` and `validate`."""
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
-from crossgrad import adapters, report, runner
+from crossgrad import adapters, diff, report, runner
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
 from crossgrad.compare import STATUSES, Comparison
 from crossgrad.problem import DTYPES
 
 
+def _quiet():
+    """No progress bar in CI, or when stderr is not a terminal (piped, redirected, captured)."""
+    in_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+    return in_ci or not getattr(sys.stderr, "isatty", lambda: False)()
+
+
 def _run_all(cases, backends, dtypes):
     """Every case on every selected backend and dtype it asks for, in a fixed order."""
+    runs = [(case, backend, dtype) for case in cases
+            for backend in backends if backend in case.backends
+            for dtype in dtypes if dtype in case.dtypes]
     rows = []
-    for case in cases:
-        for backend in (b for b in backends if b in case.backends):
-            for dtype in (d for d in dtypes if d in case.dtypes):
-                try:
-                    rows += runner.run(case, backend, dtype)
-                except Exception as error:  # a backend that raises loses its row, not the run
-                    rows.append(Comparison(case=case.name, backend=backend, dtype=dtype,
-                                           device="", layer=None, quantity="", compared_to="",
-                                           status="fail",
-                                           problem=f"raised {type(error).__name__}: {error}"))
+    with tqdm(total=len(runs), desc="crossgrad report", unit="run", file=sys.stderr,
+              disable=_quiet(), leave=False, dynamic_ncols=True) as progress:
+        for case, backend, dtype in runs:
+            progress.set_postfix_str(f"{case.name} {backend} {dtype}", refresh=False)
+            try:
+                rows += runner.run(case, backend, dtype)
+            except Exception as error:  # a backend that raises loses its row, not the run
+                rows.append(Comparison(case=case.name, backend=backend, dtype=dtype,
+                                       device="", layer=None, quantity="", compared_to="",
+                                       status="fail",
+                                       problem=f"raised {type(error).__name__}: {error}"))
+            progress.update()
     return rows
 
 
+def _read_report(path):
+    """A report's CSV for the diff, or None after saying on stderr why it cannot be read."""
+    try:
+        return diff.read(path)
+    except (OSError, ValueError) as error:
+        print(f"crossgrad: cannot read {path}: {error}", file=sys.stderr)
+        return None
+
+
 def command_report(args):
+    previous = None
+    if args.compare is not None:  # read it before the run, not after minutes of it
+        previous = _read_report(args.compare)
+        if previous is None:
+            return 2
     cases, errors = load_catalogue(args.cases)
     for error in errors:
         print(error, file=sys.stderr)
     rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes)
-    csv_path, md_path = report.write(rows, args.out)
+    paths = report.write(rows, args.out, cases)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
           + ", ".join(f"{n} {s}" for s, n in counts.items())
           + (f"; {len({e.path for e in errors})} invalid case files" if errors else "")
-          + f" -> {csv_path}, {md_path}")
+          + f" -> {paths[0].parent}: {', '.join(p.name for p in paths)}")
     for row in rows:
         if row.failed and row.backend:
             print(f"FAIL {row.title()}", file=sys.stderr)
-    return 1 if counts["fail"] else 0
+    worse = False
+    if previous is not None:
+        found = diff.changes(previous, diff.read(paths[0]))
+        print("\n".join(diff.describe(found, args.compare, paths[0])))
+        worse = any(change.worse for change in found)
+    return 1 if any(row.failed for row in rows) or worse else 0
+
+
+def command_diff(args):
+    old, new = _read_report(args.old), _read_report(args.new)
+    if old is None or new is None:
+        return 2
+    found = diff.changes(old, new)
+    print("\n".join(diff.describe(found, args.old, args.new)))
+    return 1 if any(change.worse for change in found) else 0
 
 
 def _as_list(array):
@@ -129,12 +170,21 @@ def parser():
         sub.add_argument("--dtypes", type=_names(DTYPES), default=list(DTYPES),
                          help="comma-separated, from: " + ", ".join(DTYPES))
 
-    sub = commands.add_parser("report", help="run the catalogue and write agreement.csv and .md")
+    sub = commands.add_parser("report", help="run the catalogue and write agreement.csv, "
+                              "summary.md, agreement.md, agreement.html and heatmap.png")
     sub.add_argument("--cases", nargs="+", default=["cases"], metavar="DIR",
                      help="case files or folders (default: cases)")
     sub.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
+    sub.add_argument("--compare", metavar="PREVIOUS.csv", help="then list what changed since "
+                     "that report, and exit 1 if anything got worse")
     selection(sub)
     sub.set_defaults(handler=command_report)
+
+    sub = commands.add_parser("diff", help="list what changed between two agreement.csv files; "
+                              "exit 1 if anything got worse")
+    sub.add_argument("old", metavar="OLD.csv")
+    sub.add_argument("new", metavar="NEW.csv")
+    sub.set_defaults(handler=command_diff)
 
     sub = commands.add_parser("show", help="print every backend's error terms and deltas")
     sub.add_argument("case", metavar="CASE.yaml")

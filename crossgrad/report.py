@@ -1,19 +1,52 @@
-"""The pandas report: every Comparison as a row of agreement.csv, and a summary in agreement.md."""
+"""The report: every Comparison as a row of a DataFrame, and the files `crossgrad report` writes.
+
+- agreement.csv: every row with every column, the machine-readable record;
+- summary.md: cases × backend/dtype at a glance, under the date, versions, machine and counts;
+- agreement.md: the details (declared divergences, failures, skips, each case by layer);
+- agreement.html and heatmap.png: the page and the picture.
+
+Everything but the date line of summary.md and of the page is a function of the rows, the
+versions and the machine: two runs of the same catalogue write the same bytes.
+"""
+import datetime
 import os
 import platform
+import shutil
+import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from crossgrad import adapters
+from crossgrad import adapters, cells, heatmap, html_report, markdown_report
 from crossgrad.compare import COLUMNS, STATUSES, Comparison
 
 # The columns people read first; the rest of COLUMNS follow in their own order.
 LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
            "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
 ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
+FILES = ("agreement.csv", "summary.md", "agreement.md", "agreement.html", "heatmap.png")
+
+
+@dataclass(frozen=True)
+class Header:
+    """What stands over the summary: when, with what, on what, and how it went."""
+
+    date: str  # the one line that differs between two runs of the same catalogue
+    versions: dict  # "Python", "NumPy", "PyTorch", "JAX" -> version, or "not installed"
+    machine: str
+    counts: dict  # status -> rows
+    cases: int
+    rows: int
+
+    def counts_line(self):
+        """'10 cases, 413 rows: 405 pass · 0 fail · 0 expected divergence · 8 skipped'."""
+        return (f"{self.cases} cases, {self.rows} rows: "
+                + " · ".join(f"{self.counts[s]} {s.replace('_', ' ')}" for s in STATUSES))
+
+    def versions_line(self):
+        return " · ".join(f"{name} {version}" for name, version in self.versions.items())
 
 
 def invalid_rows(errors):
@@ -42,87 +75,93 @@ def versions():
     return found
 
 
-def _cell(rows):
-    """A summary cell: the worst status of a case × backend × dtype, its largest rel diff, and
-    the layer where its error terms first disagree."""
-    if (rows["status"] == "fail").any():
-        status = "**FAIL**"
-    elif (rows["status"] == "expected_divergence").any():
-        status = "*diverges (declared)*"
-    elif (rows["status"] == "skipped").all():
-        return "skipped"
-    else:
-        status = "pass"
-    against_reference = rows[rows["compared_to"] == "reference"]
-    rel = (against_reference if not against_reference.empty else rows)["max_rel_diff"].max()
-    cell = status if np.isnan(rel) else f"{status} {rel:.1e}"
-    first = rows["first_divergent_layer"].dropna()
-    return cell + (f" from layer {first.iloc[0]}" if not first.empty else "")
-
-
-def summary_table(frame):
-    """Cases × (backend, dtype): the worst status and the largest relative difference."""
-    ran = frame[frame["backend"] != ""]
-    if ran.empty:
-        return pd.DataFrame()
-    cells = ran.groupby(["case", "backend", "dtype"], sort=False).apply(_cell, include_groups=False)
-    table = cells.unstack(["backend", "dtype"]).fillna("")
-    table.columns = [f"{backend} {dtype}" for backend, dtype in table.columns]
-    return table
-
-
-def markdown(comparisons, frame):
-    """agreement.md: versions, counts, the summary table, then every failure's message."""
-    counts = frame["status"].value_counts()
-    lines = ["# crossgrad agreement report", "",
-             "Written by `crossgrad report`. Each backend's error terms, weight deltas and bias "
-             "deltas are compared with the float64 NumPy reference (`compared_to = reference`), "
-             "and with a case's golden values where it has them (`compared_to = expected`). "
-             "Every row is in [agreement.csv](agreement.csv).", "",
-             " · ".join(f"{name} {version}" for name, version in versions().items()), "",
-             f"**{frame['case'].nunique()} cases, {len(frame)} rows: "
-             + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES) + "**",
-             "", "Each cell: the worst status of the case on that backend and dtype, its "
-             "largest relative difference from the reference (for numpy float64, which is the "
-             "reference, from the case's golden values), and, where error terms disagree, the "
-             "first layer that does, scanning from the output down.", ""]
-    table = summary_table(frame)
-    if not table.empty:
-        lines += [table.to_markdown(), ""]
-    declared = sorted({(c.case, c.backend, c.dtype, c.divergence) for c in comparisons
-                       if c.status == "expected_divergence"})
-    if declared:
-        lines += ["## Declared divergences", "", "| case | backend | dtype | reason |",
-                  "| --- | --- | --- | --- |"]
-        lines += [f"| {case} | {backend} | {dtype} | {reason} |"
-                  for case, backend, dtype, reason in declared]
-        lines.append("")
-    failures = [c for c in comparisons if c.failed]
-    if failures:
-        lines += ["## Failures", ""]
-        for failure in failures:
-            lines += ["```", failure.message() if failure.backend else failure.problem, "```", ""]
-    return "\n".join(lines)
-
-
-def _write_atomically(path, text):
-    """Write `text` to `path` through a temporary file and a rename: never a half-written file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _cpu_model():
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _gpu_names():
+    """The GPUs' names as nvidia-smi gives them, or nothing where it is absent."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted({name.strip() for name in listed.splitlines() if name.strip()})
+
+
+def machine(devices):
+    """'AMD EPYC, 2 CPUs, Linux x86_64', with '; GPU …' where a row ran on another device."""
+    text = (f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}")
+    others = sorted({d for d in devices if d and d != "cpu"})
+    if others:
+        text += f"; GPU ({', '.join(others)}): {', '.join(_gpu_names()) or 'name unknown'}"
+    return text
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def header(frame, now=None):
+    """The Header of `frame`'s report; `now` (a datetime) defaults to the current time."""
+    now = now or _now()
+    counts = frame["status"].value_counts()
+    return Header(date=now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  versions=versions(), machine=machine(frame["device"]),
+                  counts={s: int(counts.get(s, 0)) for s in STATUSES},
+                  cases=frame["case"].nunique(), rows=len(frame))
+
+
+def _write_atomically(path, content):
+    """Write `content` (str or bytes) to `path` through a temporary file and a rename: never a
+    half-written file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
+        if isinstance(content, str):
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+                file.write(content)
+        else:
+            with os.fdopen(handle, "wb") as file:
+                file.write(content)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
 
 
-def write(comparisons, out):
-    """Write agreement.csv and agreement.md for `comparisons` into the folder `out`."""
+def write(comparisons, out, cases=(), now=None):
+    """Write the report's FILES for `comparisons` into the folder `out`.
+
+    `cases` are the Case objects that ran, for their descriptions and networks; `now` is the
+    time to print (default: the current time). Returns the paths written, in FILES' order.
+    """
     frame = to_frame(comparisons)
+    top = header(frame, now)
+    summary = cells.fold(frame, ["case"])
+    figure = heatmap.figure(summary)
+    by_name = {case.name: case for case in cases}
+    contents = {
+        "agreement.csv": frame.to_csv(index=False, lineterminator="\n"),
+        "summary.md": markdown_report.summary(top, summary),
+        "agreement.md": markdown_report.details(comparisons, frame, top, by_name),
+        "agreement.html": html_report.page(frame, top, summary, by_name, comparisons,
+                                           heatmap.render(figure, "svg")),
+        "heatmap.png": heatmap.render(figure, "png"),
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out / "agreement.csv", out / "agreement.md"
-    _write_atomically(csv_path, frame.to_csv(index=False, lineterminator="\n"))
-    _write_atomically(md_path, markdown(comparisons, frame))
-    return csv_path, md_path
+    for name in FILES:
+        _write_atomically(out / name, contents[name])
+    return [out / name for name in FILES]

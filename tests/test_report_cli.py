@@ -1,6 +1,10 @@
 """The command line: report, validate and show, on small catalogues written to tmp_path."""
 import csv
+import datetime
+import io
 import json
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -10,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crossgrad import report as report_module
 from crossgrad import runner
 from crossgrad.adapters import BACKENDS
 from crossgrad.cases import load_case
 from crossgrad.cli import main
+from crossgrad.compare import STATUSES
 from crossgrad.problem import DEFAULT_DTYPES as DTYPES
+from test_html_report import NOW, ROWS  # rows of every status, and a fixed time
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "cases" / "seed_3_2_1.yaml"
@@ -215,3 +222,91 @@ def test_runner_reference_follows_an_edited_case_file(tmp_path):
                     encoding="utf-8")
     rows = runner.run(load_case(path), "numpy", "float32")
     assert [row.message() for row in rows if row.failed] == []
+
+
+def test_report_writes_every_file_and_each_links_the_others(tmp_path):
+    """agreement.csv, summary.md, agreement.md, agreement.html and heatmap.png; the Markdown
+    files link each other and the page, and summary.md shows the heatmap."""
+    folder = catalogue(tmp_path, seed_3_2_1=seed_text())
+    report(tmp_path, folder, "--backends", "numpy")
+    out = tmp_path / "out"
+    assert sorted(path.name for path in out.iterdir()) == sorted(report_module.FILES)
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    details = (out / "agreement.md").read_text(encoding="utf-8")
+    for link in ("[agreement.md](agreement.md)", "[agreement.html](agreement.html)",
+                 "[agreement.csv](agreement.csv)"):
+        assert link in summary
+    assert re.search(r"!\[[^\]]+\]\(heatmap\.png\)", summary)
+    assert "[summary.md](summary.md)" in details and "[agreement.html](agreement.html)" in details
+    assert (out / "heatmap.png").read_bytes().startswith(b"\x89PNG")
+
+
+def markdown_table(text):
+    """The first Markdown table in `text` as rows of stripped cells, without the rule line."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines
+            if not set(line) <= set("|:- ")]
+
+
+def test_summary_markdown_header_and_table(tmp_path):
+    """summary.md: date, versions, machine and counts, then cases × backend/dtype with the worst
+    status and the largest relative difference of each cell."""
+    report_module.write(ROWS, tmp_path, now=NOW)
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert "- **Date:** 2024-05-06 07:08 UTC" in lines
+    [versions] = [line for line in lines if line.startswith("- **Versions:** ")]
+    assert versions.startswith(f"- **Versions:** Python {platform.python_version()} · NumPy "
+                               f"{np.__version__} · PyTorch ")
+    [machine] = [line for line in lines if line.startswith("- **Machine:** ")]
+    assert f"{os.cpu_count()} CPUs" in machine and platform.machine() in machine
+    counts = {"pass": 3, "fail": 2, "expected_divergence": 1, "skipped": 1}
+    assert f"- **Counts:** 2 cases, 7 rows: " + " · ".join(
+        f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in STATUSES) in lines
+    assert markdown_table(text) == [
+        ["case", "numpy float64", "numpy float32", "torch float64"],
+        ["beta", "pass 1.0e-08", "**✗ fail** 1.0e-07 vs golden", "—"],
+        ["seed_3_2_1", "skipped", "**✗ fail** 2.0e-02 from layer 1", "*~ diverges* 5.0e-01"],
+    ]
+
+
+def test_two_runs_differ_only_in_the_date_line(tmp_path, monkeypatch):
+    """The same catalogue twice, at different times: the CSV, agreement.md and the PNG are the
+    same bytes; summary.md and the page differ in their date line alone."""
+    folder = catalogue(tmp_path, seed_3_2_1=seed_text(), wrong_golden=wrong_seed_text())
+    times = iter([NOW, NOW + datetime.timedelta(days=400, minutes=7)])
+    monkeypatch.setattr(report_module, "_now", lambda: next(times))
+    for name in ("first", "second"):
+        assert main(["report", "--cases", str(folder), "--out", str(tmp_path / name),
+                     "--backends", "numpy"]) == 1
+    first, second = tmp_path / "first", tmp_path / "second"
+    for name in ("agreement.csv", "agreement.md", "heatmap.png"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    for name in ("summary.md", "agreement.html"):
+        old = (first / name).read_text(encoding="utf-8").splitlines()
+        new = (second / name).read_text(encoding="utf-8").splitlines()
+        assert len(old) == len(new)
+        [(before, after)] = [(a, b) for a, b in zip(old, new) if a != b]
+        assert "2024-05-06 07:08 UTC" in before and "2025-06-10 07:15 UTC" in after
+        assert before.replace("2024-05-06 07:08", "2025-06-10 07:15") == after
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_but_not_in_ci(tmp_path, monkeypatch):
+    """On a terminal, report draws a progress bar on stderr; with CI set it stays quiet (and
+    when stderr is not a terminal, as under capsys above, it is quiet too)."""
+    folder = catalogue(tmp_path, seed_3_2_1=seed_text())
+    monkeypatch.delenv("CI", raising=False)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    report(tmp_path, folder, "--backends", "numpy")
+    assert re.search(r"crossgrad report: +0%.*0/2", terminal.getvalue())
+    monkeypatch.setenv("CI", "true")
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    report(tmp_path, folder, "--backends", "numpy")
+    assert quiet.getvalue() == ""

@@ -1,0 +1,150 @@
+"""agreement.html: one self-contained page (no script, no network) with the heatmap, the summary
+table styled with pandas Styler, and a section per case to drill into."""
+import base64
+import html
+import re
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from crossgrad.cells import LEGEND, NOT_RUN, case_cells, cell_text, grid, network_text
+
+# The per-layer rows each case's section lists in full, in this order.
+ROW_COLUMNS = ("backend", "dtype", "layer", "quantity", "compared_to", "status", "label",
+               "max_abs_diff", "max_rel_diff", "max_ulp", "rel_l2", "rtol", "atol", "mismatched",
+               "size", "worst_index", "problem")
+CSS = """
+body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a1a1a;
+       max-width: 1340px; margin: 24px auto; padding: 0 24px; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 2px solid #ddd; }
+h3 { margin: 20px 0 6px; }
+ul.facts { list-style: none; padding: 0; } ul.facts li { margin: 2px 0; }
+div.wide { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums;
+        margin: 8px 0; }
+th, td { border: 1px solid #cfcfcf; padding: 3px 8px; text-align: left; white-space: nowrap; }
+thead th { background: #f2f2f2; } tbody th { font-weight: 600; }
+td.pass { background: #e6f4e9; }
+td.fail, td.error { background: #fbd3d0; color: #8a0000; font-weight: 700; }
+td.expected_divergence { background: #ffe6bf; color: #6b4100; font-weight: 700; }
+td.skipped, td.not-run { background: #ececec; color: #666; }
+img.heatmap { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+pre { background: #f6f6f6; padding: 8px 12px; overflow-x: auto; font-size: 14px; }
+p.legend { color: #444; max-width: 1100px; }
+details summary { cursor: pointer; margin: 8px 0; }
+table.rows { font-size: 13px; }
+"""
+
+def anchor(name):
+    """The id of a case's section: its name, with anything but letters, digits, _ . - as -."""
+    return "case-" + re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+
+
+STYLER_CLASSES = re.compile(r"data|blank|row_heading|col_heading|level\d+|row\d+|col\d+")
+
+
+def _kept_classes(match):
+    kept = [name for name in match.group(1).split() if not STYLER_CLASSES.fullmatch(name)]
+    return f' class="{" ".join(kept)}"' if kept else ""
+
+
+def _compact(table):
+    """Styler's table without what this page does not use (its data/row/col classes, an empty
+    style block, the whitespace between tags): about half the bytes for the same table."""
+    table = re.sub(r'<style type="text/css">\s*</style>', "", table)
+    table = re.sub(r' class="([^"]*)"', _kept_classes, table)
+    table = re.sub(r"(<t[dh][^>]*?)\s+>", r"\1>", table)
+    return re.sub(r">\s+<", "><", table).replace("<tr>", "\n<tr>").strip()
+
+
+def _wrapped(text):
+    """A cell's text, escaped, with what qualifies the number on lines of its own."""
+    return re.sub(r" (vs |from layer )", r"<br>\1", html.escape(text))
+
+
+def _styled(cells, index, uuid, link_cases=False):
+    """A cells grid as a Styler table: text in the cells, the status as each cell's class."""
+    texts = grid(cells.assign(text=[cell_text(c, markdown=False) for _, c in cells.iterrows()]),
+                 index, "text")
+    classes = grid(cells, index, "status").fillna("not-run")
+    texts.index.name = None  # no header row of its own for the index's name
+    styler = Styler(texts.fillna(NOT_RUN), uuid=uuid, cell_ids=False)
+    styler = styler.set_td_classes(classes).format(_wrapped).format_index(
+        lambda label: "<br>".join(map(html.escape, label.split(" ", 1))), axis=1)
+    if link_cases:
+        styler = styler.format_index(lambda name: f'<a href="#{anchor(name)}">'
+                                                  f'{html.escape(name)}</a>', axis=0)
+    else:
+        styler = styler.format_index(escape="html", axis=0)
+    return f'<div class="wide">{_compact(styler.to_html())}</div>'
+
+
+def _rows_table(rows, uuid):
+    """Every row of one case, in the columns people read, the status as its cell's class."""
+    shown = rows[list(ROW_COLUMNS)].reset_index(drop=True)
+    classes = pd.DataFrame("", index=shown.index, columns=shown.columns)
+    classes["status"] = shown["status"]
+    styler = Styler(shown, uuid=uuid, cell_ids=False, na_rep="")
+    floats = [c for c in ROW_COLUMNS if pd.api.types.is_float_dtype(shown[c])]
+    table = (styler.set_td_classes(classes).format("{:.2e}", subset=floats, na_rep="")
+             .format(escape="html", subset=[c for c in ROW_COLUMNS if c not in floats])
+             .hide(axis="index").set_table_attributes('class="rows"').to_html())
+    return f'<div class="wide">{_compact(table)}</div>'
+
+
+def _case_section(frame, number, name, case, comparisons):
+    rows = frame[frame["case"] == name]
+    parts = [f'<section id="{anchor(name)}">', f"<h3>{html.escape(name)}</h3>"]
+    if case is not None:
+        facts = [f"<b>Network:</b> {html.escape(network_text(case))}"]
+        if case.expected is not None:
+            facts.append(f"<b>Golden values:</b> {html.escape(case.expected.source)}")
+        facts += [f"<b>Declared divergence:</b> {html.escape(d.describe())}: "
+                  f"{html.escape(d.reason)}" for d in case.divergences]
+        parts += [f"<p>{html.escape(case.description)}</p>",
+                  "<ul>" + "".join(f"<li>{fact}</li>" for fact in facts) + "</ul>"]
+    cells = case_cells(frame, name)
+    if not cells.empty:
+        parts.append(_styled(cells, "row", f"case{number}"))
+    messages = [c.message() if c.backend else c.problem for c in comparisons
+                if c.case == name and c.failed]
+    parts += [f"<pre>{html.escape(message)}</pre>" for message in messages]
+    parts += [f"<details><summary>All {len(rows)} rows of {html.escape(name)}</summary>",
+              _rows_table(rows, f"rows{number}"), "</details>", "</section>"]
+    return "\n".join(parts)
+
+
+def page(frame, top, summary, cases, comparisons, heatmap_svg):
+    """The page as a string. `top` is the report's Header, `summary` the cells folded by case,
+    `cases` maps a case name to its Case, and `heatmap_svg` is the heatmap's SVG bytes, which
+    the page carries inline as a data URI."""
+    picture = base64.b64encode(heatmap_svg).decode("ascii")
+    facts = [("Date", top.date), ("Versions", top.versions_line()), ("Machine", top.machine),
+             ("Counts", top.counts_line())]
+    names = sorted(set(frame["case"]))
+    body = [
+        "<h1>crossgrad agreement</h1>",
+        "<p>How closely each backend's error terms, weight deltas and bias deltas agree with "
+        "the float64 NumPy reference. Also written: <a href=\"summary.md\">summary.md</a> (the "
+        "table), <a href=\"agreement.md\">agreement.md</a> (the details), "
+        "<a href=\"agreement.csv\">agreement.csv</a> (every row).</p>",
+        '<ul class="facts">' + "".join(f"<li><b>{label}:</b> {html.escape(text)}</li>"
+                                       for label, text in facts) + "</ul>",
+        "<h2>Heatmap</h2>",
+        '<img class="heatmap" alt="Heatmap: log10 of the largest relative difference from the '
+        f'reference, per case and backend/dtype" src="data:image/svg+xml;base64,{picture}">',
+        "<h2>Summary</h2>",
+        _styled(summary, "case", "summary", link_cases=True) if not summary.empty
+        else "<p>No case ran.</p>",
+        f'<p class="legend">Green: pass; red: fail; amber: a divergence the case declares; grey: '
+        f"skipped. {html.escape(LEGEND)}</p>",
+        "<h2>Cases</h2>",
+        "<p>Per case: its network, each layer's quantity on each backend and dtype (the loss "
+        "first, then the layers from the output down, as backprop goes), every failure's "
+        "message, and all its rows.</p>",
+    ]
+    body += [_case_section(frame, number, name, cases.get(name), comparisons)
+             for number, name in enumerate(names)]
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                      "<title>crossgrad agreement</title>", f"<style>{CSS}</style>", "</head>",
+                      "<body>", *body, "</body>", "</html>", ""])
