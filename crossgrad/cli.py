@@ -8,6 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from crossgrad import adapters, diff, report, runner
+from crossgrad.referees import REFEREES
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
 from crossgrad.compare import STATUSES, Comparison
 from crossgrad.problem import DTYPES
@@ -19,8 +20,9 @@ def _quiet():
     return in_ci or not getattr(sys.stderr, "isatty", lambda: False)()
 
 
-def _run_all(cases, backends, dtypes):
-    """Every case on every selected backend and dtype it asks for, in a fixed order."""
+def _run_all(cases, backends, dtypes, referee_names=()):
+    """Every case on every selected backend and dtype it asks for, in a fixed order; a backend
+    that raises gives an error row (runner.run) and the run goes on."""
     runs = [(case, backend, dtype) for case in cases
             for backend in backends if backend in case.backends
             for dtype in dtypes if dtype in case.dtypes]
@@ -29,13 +31,7 @@ def _run_all(cases, backends, dtypes):
               disable=_quiet(), leave=False, dynamic_ncols=True) as progress:
         for case, backend, dtype in runs:
             progress.set_postfix_str(f"{case.name} {backend} {dtype}", refresh=False)
-            try:
-                rows += runner.run(case, backend, dtype)
-            except Exception as error:  # a backend that raises loses its row, not the run
-                rows.append(Comparison(case=case.name, backend=backend, dtype=dtype,
-                                       device="", layer=None, quantity="", compared_to="",
-                                       status="fail",
-                                       problem=f"raised {type(error).__name__}: {error}"))
+            rows += runner.run(case, backend, dtype, referee_names)
             progress.update()
     return rows
 
@@ -58,7 +54,8 @@ def command_report(args):
     cases, errors = load_catalogue(args.cases)
     for error in errors:
         print(error, file=sys.stderr)
-    rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes)
+    rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes,
+                                                  args.referees)
     paths = report.write(rows, args.out, cases)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
@@ -149,6 +146,12 @@ def command_validate(args):
     return 1 if errors or not files else 0
 
 
+def _referees(text):
+    if text.strip() in ("all", "none"):
+        return list(REFEREES) if text.strip() == "all" else []
+    return _names(tuple(REFEREES))(text)
+
+
 def _names(known):
     def parse(text):
         names = [name.strip() for name in text.split(",") if name.strip()]
@@ -177,6 +180,10 @@ def parser():
     sub.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
     sub.add_argument("--compare", metavar="PREVIOUS.csv", help="then list what changed since "
                      "that report, and exit 1 if anything got worse")
+    sub.add_argument("--referees", type=_referees, default=list(REFEREES), metavar="LIST",
+                     help="independent referees to add, comma-separated from fd (finite "
+                          "differences), truth (50-digit ground truth), fwd (forward mode), or "
+                          "all or none (default: all; each is size-bounded)")
     selection(sub)
     sub.set_defaults(handler=command_report)
 

@@ -90,8 +90,10 @@ def _row_change(row):
         f" ({factor})" if larger else "")
     subject = title(tuple(row[k] for k in KEY))
     if old_status != new_status:
+        # a row that ran and now is skipped lost its check (a framework that stopped importing)
+        lost = new_status == "skipped" and old_status != "skipped"
         return Change("status", subject, f"{old_status} → {new_status}; {sizes}",
-                      worse=larger or failing(new_status))
+                      worse=larger or failing(new_status) or lost)
     return Change("grew", subject, f"{sizes}; still {new_status}", worse=True)
 
 

@@ -107,22 +107,25 @@ def test_localize_and_its_line():
 
 
 def test_non_finite_label(tmp_path):
-    """σ(20) rounds to 1 in float32, so BCE's (y − a)/(a(1 − a)) divides by 0 in numpy float32."""
+    """x = 1e20 through an identity layer: δ = −2e20 is finite in float32, but Δw = η·x·δ =
+    −2e40 overflows float32's 3.4e38 to −inf, where the float64 reference is finite."""
     text = textwrap.dedent("""\
-        description: a saturated sigmoid under binary cross-entropy.
+        description: a weight delta beyond float32's range.
         network:
           layers:
-            - weights: [[20.0]]
-              activation: sigmoid
-        inputs: [[1.0]]
-        targets: [[0.5]]
-        loss: binary_cross_entropy
+            - weights: [[1.0]]
+              activation: identity
+        inputs: [[1.0e20]]
+        targets: [[0.0]]
+        loss: mean_squared_error
         """)
     rows = by_key(runner.run(write_case(tmp_path, text), "numpy", "float32"))
-    row = rows["reference", "error_term", 0]
+    assert rows["reference", "error_term", 0].status == "pass"
+    row = rows["reference", "weight_delta", 0]
     assert row.status == "fail"
     assert row.label == "non_finite"
     assert row.non_finite == 1
+    assert row.label_detail == "1 of 1 elements are NaN or Inf"
 
 
 def test_precision_label_when_only_rounding_separates_them(tmp_path):

@@ -58,13 +58,17 @@ def test_pass_to_fail_is_worse_and_fail_to_pass_is_not(tmp_path):
         "status", False, "fail → pass; max rel diff 2.0e-06 → 1.0e-06")
 
 
-def test_any_status_to_fail_is_worse_but_to_skipped_is_not(tmp_path):
-    """expected_divergence → fail is worse; pass → skipped is listed and not worse."""
+def test_to_fail_or_to_skipped_is_worse(tmp_path):
+    """expected_divergence → fail is worse; so is pass → skipped, a check lost (a framework that
+    stopped importing after an upgrade); skipped → pass is not."""
     diverging = replaced(BASE, 1, status="expected_divergence")
     [change] = changes(tmp_path, diverging, replaced(BASE, 1, status="fail"))
     assert change.worse and change.detail.startswith("expected_divergence → fail")
-    [change] = changes(tmp_path, BASE, replaced(BASE, 1, status="skipped", max_rel_diff=""))
-    assert not change.worse and change.detail == "pass → skipped; max rel diff 2.0e-07 → –"
+    skipped = replaced(BASE, 1, status="skipped", max_rel_diff="")
+    [change] = changes(tmp_path, BASE, skipped)
+    assert change.worse and change.detail == "pass → skipped; max rel diff 2.0e-07 → –"
+    [change] = changes(tmp_path, skipped, BASE)
+    assert not change.worse and change.detail == "skipped → pass; max rel diff – → 2.0e-07"
 
 
 @pytest.mark.parametrize("old, new, grown", [

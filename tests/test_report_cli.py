@@ -70,8 +70,12 @@ def test_report_writes_csv_and_markdown_and_passes(tmp_path, capsys):
     assert {(row["backend"], row["dtype"]) for row in rows} == {("numpy", "float64"),
                                                                  ("numpy", "float32")}
     assert {row["status"] for row in rows} == {"pass"}
-    # numpy float64 is the reference, so it is only compared with the golden values
-    assert {row["compared_to"] for row in rows if row["dtype"] == "float64"} == {"expected"}
+    # numpy float64 is the reference: it is compared with the golden values and the referees
+    # (numpy has no forward mode), never with itself
+    assert {row["compared_to"] for row in rows if row["dtype"] == "float64"} == {
+        "expected", "finite_difference", "ground_truth"}
+    assert {row["compared_to"] for row in rows if row["dtype"] == "float32"} == {
+        "reference", "expected", "finite_difference", "ground_truth"}
     markdown = (tmp_path / "out" / "agreement.md").read_text(encoding="utf-8")
     assert "seed_3_2_1" in markdown
     assert "## Failures" not in markdown
