@@ -1,4 +1,6 @@
 """The two Markdown files: summary.md, the table at a glance, and agreement.md, the details."""
+import numpy as np
+
 from crossgrad.cells import LEGEND, NOT_RUN, case_cells, cell_text, grid, network_text
 
 LINKS = {"summary.md": "the table at a glance", "agreement.md": "the details",
@@ -21,8 +23,9 @@ def _table(cells, index, index_title):
     return table.to_markdown()
 
 
-def summary(top, cells):
-    """summary.md: the Header's facts as a list, then cases × backend/dtype, then the heatmap."""
+def summary(top, cells, frame):
+    """summary.md: the Header's facts as a list, then cases × backend/dtype, then the heatmap,
+    then how exact the reference itself is."""
     lines = ["# crossgrad summary", "",
              "How closely each backend's error terms, weight deltas and bias deltas agree with "
              "the float64 NumPy reference, case by case. " + _links("summary.md") + ".", "",
@@ -33,7 +36,31 @@ def summary(top, cells):
     lines += [_table(cells, "case", "case"), ""] if not cells.empty else ["No case ran.", ""]
     lines += [LEGEND, "", "![Heatmap: log10 of the largest relative difference from the "
                           "reference, per case and backend/dtype](heatmap.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + reference_accuracy(frame))
+
+
+def reference_accuracy(frame):
+    """The float64 reference against the 50-digit ground truth, per quantity: the largest
+    element-wise ulp distance, and the largest difference in ulps of the layer's largest value."""
+    rows = frame[(frame["backend"] == "numpy") & (frame["dtype"] == "float64")
+                 & (frame["compared_to"] == "ground_truth") & (frame["status"] != "skipped")]
+    if rows.empty:
+        return []
+    lines = ["## The reference against the 50-digit ground truth", "",
+             f"How far the float64 NumPy reference is from mpmath's 50-digit evaluation of the "
+             f"same backprop, over the {rows['case'].nunique()} cases small enough for it: the "
+             "largest distance of an element in ulps (large where an element is a cancellation "
+             "near zero), and the largest difference in ulps of its layer's largest value.", "",
+             "| quantity | max ulp (element) | max ulp of the layer's scale | worst case |",
+             "| --- | --- | --- | --- |"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        of_scale = rows["max_abs_diff"] / np.spacing(rows["scale"].astype(float))
+    rows = rows.assign(of_scale=of_scale.where(rows["scale"] > 0, 0.0))
+    for quantity, group in rows.groupby("quantity", sort=True):
+        worst = group.loc[group["of_scale"].idxmax()]
+        lines.append(f"| {quantity} | {group['max_ulp'].max():.0f} | {group['of_scale'].max():.0f} "
+                     f"| {worst['case']} |")
+    return lines + [""]
 
 
 def _declared(comparisons):
@@ -86,6 +113,7 @@ def details(comparisons, frame, top, cases):
              "float64 NumPy reference (`compared_to = reference`), and with a case's golden "
              "values where it has them (`compared_to = expected`). " + _links("agreement.md")
              + ".", "", top.versions_line(), "", f"**{top.counts_line()}**", "",
+             *reference_accuracy(frame),
              *_declared(comparisons), *_failures(comparisons), *_skipped(frame),
              "## Cases", "",
              "Per case, each layer's quantity (the loss first, then the layers from the output "

@@ -154,7 +154,7 @@ def write(comparisons, out, cases=(), now=None):
     by_name = {case.name: case for case in cases}
     contents = {
         "agreement.csv": frame.to_csv(index=False, lineterminator="\n"),
-        "summary.md": markdown_report.summary(top, summary),
+        "summary.md": markdown_report.summary(top, summary, frame),
         "agreement.md": markdown_report.details(comparisons, frame, top, by_name),
         "agreement.html": html_report.page(frame, top, summary, by_name, comparisons,
                                            heatmap.render(figure, "svg")),
