@@ -5,6 +5,7 @@ as `path:line:col: field: message`; nothing here raises anything but InvalidCase
 """
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crossgrad.yaml_source import YamlError, parse
 # A generated network or batch larger than this is refused before anything is allocated.
 MAX_PARAMETERS = 10_000_000
 MAX_BATCH_ELEMENTS = 10_000_000
+_LARGEST_FLOAT = int(np.finfo(np.float64).max)
 
 CASE_KEYS = ("description", "network", "inputs", "targets", "data", "loss", "reduction",
              "learning_rate", "expected", "dtypes", "backends", "tolerances", "divergences")
@@ -106,16 +108,32 @@ class Case:
 
 
 def field_name(where):
-    """('network', 'layers', 1, 'weights') -> 'network.layers[1].weights'."""
+    """('network', 'layers', 1, 'weights') -> 'network.layers[1].weights'; a key that is not a
+    plain word is quoted (['learning rate']), so that a field is always one readable line."""
     name = ""
     for part in where:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        if isinstance(part, str) and _PLAIN_KEY.match(part):
+            name += f".{part}" if name else part
+        else:
+            name += f"[{_short(part)!r}]" if isinstance(part, str) else f"[{_short(part)}]"
     return name or "(document)"
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def _short(value):
+    """`value` itself, or for a very long string or number a shortened stand-in."""
+    if isinstance(value, str) and len(value) > 60:
+        return value[:60] + "…"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 20:
+        return f"a number of {len(str(abs(value)))} digits"
+    return value
 
 
 def _describe(value):
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {_short(value)!r}"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if value is None:
@@ -124,7 +142,7 @@ def _describe(value):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return repr(value)
+    return repr(_short(value)) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
 
 
 class _Reader:
@@ -170,6 +188,9 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.error(where, f"expected a number, got {_describe(value)}")
             return None
+        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+            self.error(where, f"{_short(value)} is beyond the largest float (about 1.8e308)")
+            return None
         if not math.isfinite(value):
             self.error(where, f"{value} is not finite; numbers in a case must be finite")
             return None
@@ -178,12 +199,17 @@ class _Reader:
             return None
         return float(value)
 
-    def integer(self, where, value, minimum):
+    def integer(self, where, value, minimum, maximum=None, limit=""):
+        """A whole number ≥ minimum (and ≤ maximum, where `limit` says what that bounds)."""
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(where, f"expected a whole number, got {_describe(value)}")
             return None
         if value < minimum:
-            self.error(where, f"expected a whole number ≥ {minimum}, got {value}")
+            self.error(where, f"expected a whole number ≥ {minimum}, got {_short(value)}")
+            return None
+        if maximum is not None and value > maximum:
+            shown = _short(value) if value >= 10 ** 20 else f"{value:,}"
+            self.error(where, f"{shown} is over the limit of {maximum:,} {limit}".rstrip())
             return None
         return value
 
@@ -204,6 +230,10 @@ class _Reader:
                               f"got {_describe(value)}")
             return None
         names = [self.name(tuple(where) + (i,), v, known, what) for i, v in enumerate(value)]
+        for i, name in enumerate(names):
+            if name is not None and name in names[:i]:
+                self.error(tuple(where) + (i,), f"{name} is named twice")
+                return None
         return None if None in names else tuple(names)
 
     def vector(self, where, value, what="numbers"):
@@ -293,7 +323,8 @@ def _generated_layers(reader, network):
         reader.error(("network", "sizes"), "expected a list of at least two widths (the inputs, "
                                            f"then each layer's outputs), got {_describe(sizes)}")
         return None
-    sizes = [reader.integer(("network", "sizes", i), s, 1) for i, s in enumerate(sizes)]
+    sizes = [reader.integer(("network", "sizes", i), s, 1, MAX_PARAMETERS, "parameters")
+             for i, s in enumerate(sizes)]
     for key in ("activations", "seed"):
         if key not in network:
             reader.error(("network",), f"missing required key {key!r} (a generated network "
@@ -328,7 +359,8 @@ def _generated_data(reader, data, fan_in, outputs, loss):
     data = reader.mapping(("data",), data, DATA_KEYS, required=("batch", "seed"))
     if data is None:
         return None, None
-    batch = reader.integer(("data", "batch"), data["batch"], 1)
+    batch = reader.integer(("data", "batch"), data["batch"], 1, MAX_BATCH_ELEMENTS,
+                           "numbers in a batch")
     seed = reader.integer(("data", "seed"), data["seed"], 0)
     scale = reader.number(("data", "scale"), data.get("scale", 1.0), positive=True)
     if batch is not None and batch * max(fan_in, outputs) > MAX_BATCH_ELEMENTS:
@@ -338,7 +370,11 @@ def _generated_data(reader, data, fan_in, outputs, loss):
     if None in (batch, seed, scale):
         return None, None
     rng = np.random.default_rng(seed)
-    inputs = scale * rng.standard_normal((batch, fan_in))
+    with np.errstate(over="ignore"):
+        inputs = scale * rng.standard_normal((batch, fan_in))
+    if not np.all(np.isfinite(inputs)):
+        reader.error(("data", "scale"), f"scale {scale:g} times N(0, 1) overflows to infinity")
+        return None, None
     if loss == "softmax_cross_entropy":
         targets = np.eye(outputs)[rng.integers(outputs, size=batch)]  # one-hot classes
     else:
@@ -466,7 +502,9 @@ def _check_loss_fits(reader, loss, layers, targets):
             reader.error(where, "binary_cross_entropy needs outputs in (0, 1), so the last "
                                 f"layer's activation must be sigmoid, not {last}")
         if targets is not None and (np.any(targets < 0) or np.any(targets > 1)):
-            reader.error(("targets",), "binary_cross_entropy needs targets in [0, 1]")
+            row, column = np.argwhere((targets < 0) | (targets > 1))[0]
+            reader.error(("targets", int(row), int(column)), "binary_cross_entropy needs targets "
+                         f"in [0, 1], got {targets[row, column]:g}")
 
 
 def _read(reader, name, document):
@@ -551,6 +589,13 @@ def load_case(path):
         raw = path.read_bytes()
     except OSError as error:
         raise InvalidCase([CaseError(str(path), 1, 1, "(file)", error.strerror or str(error))])
+    return read_case(path, raw)
+
+
+def read_case(path, raw):
+    """Validate `raw`, the bytes of the case file `path` (which names the case and its errors).
+    Returns a Case; raises InvalidCase listing every problem, and nothing else."""
+    path = Path(path)
     try:
         document = parse(raw)
     except YamlError as error:
