@@ -188,12 +188,21 @@ def _positions(node, path, values, keys, seen):
             _positions(child, path + (index,), values, keys, seen)
 
 
+# Line breaks to PyYAML (YAML 1.1) that editors and YAML 1.2 do not count: refused, so that
+# every line number is the one an editor shows.
+_ODD_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+def _place_in(text, index):
+    """The 1-based line and column of text[index], counting lines by \\n."""
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
 def _reader_error(error, text):
     """A ReaderError (a character YAML does not allow) at its line and column."""
-    before = text[:error.position]
-    line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
     return YamlError(f"the character U+{error.character:04X} is not allowed in YAML "
-                     f"({error.reason})", line, column)
+                     f"({error.reason})", *_place_in(text, error.position))
 
 
 def parse(raw):
@@ -204,6 +213,14 @@ def parse(raw):
         line = raw[:error.start].count(b"\n") + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         raise YamlError(f"not UTF-8 text (byte 0x{raw[error.start]:02x})", line, column) from None
+    odd = _ODD_BREAK.search(text)
+    if odd:
+        code = ord(odd.group())
+        message = ("a carriage return (\\r) without a newline; save the file with \\n or "
+                   "\\r\\n line endings" if odd.group() == "\r" else
+                   f"the character U+{code:04X} is a line break to YAML 1.1 readers but not to "
+                   f"editors; inside a double-quoted string write it as \\u{code:04x}")
+        raise YamlError(message, *_place_in(text, odd.start()))
     loader = None
     try:
         loader = CoreSchemaLoader(text)
