@@ -43,10 +43,15 @@ def _comparisons(gradients, truth, tolerance, identity):
         expected_layers = getattr(truth, _FIELDS[quantity])
         if expected_layers is None:
             continue
+        actual_layers = list(getattr(gradients, _FIELDS[quantity]) or [])
+        if len(actual_layers) != len(expected_layers):  # structure before values
+            rows.append(Comparison(**identity, layer=None, quantity=quantity, status="fail",
+                                   problem=f"{len(actual_layers)} layers of {quantity}, expected "
+                                           f"{len(expected_layers)}"))
         for layer, expected in enumerate(expected_layers):
             if expected is None:
                 continue
-            actual = getattr(gradients, _FIELDS[quantity])[layer]
+            actual = actual_layers[layer] if layer < len(actual_layers) else None
             rows.append(compare(actual, expected, tolerance, layer=layer, quantity=quantity,
                                 **identity))
     return rows

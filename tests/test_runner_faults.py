@@ -55,3 +55,27 @@ def test_report_goes_on_past_an_error_and_exits_1(tmp_path, monkeypatch, capsys)
     assert "seed,torch,float32,cpu,,,,error" in csv
     assert "seed,numpy,float32,cpu,0,error_term,reference,pass" in csv
     assert "seed,torch,float64,cpu,0,error_term,reference,pass" in csv
+
+
+def test_a_missing_layer_is_a_structural_failure_not_a_crash(tmp_path, monkeypatch):
+    """A backend that returns one layer of weight deltas for a two-layer case: one row says so,
+    layer 1's row says the quantity is missing, and layer 0 is still compared."""
+    module = types.ModuleType("crossgrad_short")
+    module.DEVICE, module.UNSUPPORTED_DTYPES = "cpu", {}
+    module.version = lambda: "short"
+
+    def backprop(problem, dtype):
+        full = adapters.load("numpy").backprop(problem, dtype)
+        return full._replace(weight_deltas=full.weight_deltas[:1])
+
+    module.backprop = backprop
+    monkeypatch.setitem(sys.modules, "crossgrad_short", module)
+    monkeypatch.setitem(adapters._MODULES, "torch", "crossgrad_short")
+    path = tmp_path / "seed.yaml"
+    path.write_text(SEED, encoding="utf-8")
+    rows = [r for r in runner.run(load_case(path), "torch", "float64")
+            if r.quantity == "weight_delta"]
+    assert [(r.layer, r.status, r.problem) for r in rows] == [
+        (None, "fail", "1 layers of weight_delta, expected 2"),
+        (0, "pass", ""),
+        (1, "fail", "missing: the backend returned none")]
