@@ -58,9 +58,11 @@ def command_report(args):
                                                   args.referees)
     paths = report.write(rows, args.out, cases)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
+    errored = len({row.case for row in rows if row.status == "error"})
     print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
           + ", ".join(f"{n} {s}" for s, n in counts.items())
           + (f"; {len({e.path for e in errors})} invalid case files" if errors else "")
+          + (f"; {errored} cases with errors" if errored else "")
           + f" -> {paths[0].parent}: {', '.join(p.name for p in paths)}")
     for row in rows:
         if row.failed and row.backend:
@@ -206,9 +208,14 @@ def parser():
 
 
 def main(argv=None):
-    """Run one command; returns its exit status."""
+    """Run one command; returns its exit status (130 when interrupted, as a shell would say)."""
     args = parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        kept = f"; {args.out} holds the last complete report" if args.command == "report" else ""
+        print(f"crossgrad {args.command}: interrupted{kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

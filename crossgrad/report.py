@@ -13,13 +13,12 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from crossgrad import adapters, cells, heatmap, html_report, markdown_report
+from crossgrad import adapters, cells, file_set, heatmap, html_report, markdown_report
 from crossgrad.compare import COLUMNS, STATUSES, Comparison
 
 # The columns people read first; the rest of COLUMNS follow in their own order.
@@ -121,28 +120,9 @@ def header(frame, now=None):
                   cases=frame["case"].nunique(), rows=len(frame))
 
 
-def _write_atomically(path, content):
-    """Write `content` (str or bytes) to `path` through a temporary file and a rename: never a
-    half-written file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
-        if isinstance(content, str):
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-                file.write(content)
-        else:
-            with os.fdopen(handle, "wb") as file:
-                file.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def write(comparisons, out, cases=(), now=None):
-    """Write the report's FILES for `comparisons` into the folder `out`.
+    """Write the report's FILES for `comparisons` into the folder `out`, all together: an
+    interrupted write leaves the previous files as they were (see file_set).
 
     `cases` are the Case objects that ran, for their descriptions and networks; `now` is the
     time to print (default: the current time). Returns the paths written, in FILES' order.
@@ -161,7 +141,5 @@ def write(comparisons, out, cases=(), now=None):
         "heatmap.png": heatmap.render(figure, "png"),
     }
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        _write_atomically(out / name, contents[name])
+    file_set.replace_together(out, {name: contents[name] for name in FILES})
     return [out / name for name in FILES]

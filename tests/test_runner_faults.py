@@ -43,7 +43,8 @@ def test_a_raising_backend_gives_one_error_row(tmp_path, monkeypatch):
 
 
 def test_report_goes_on_past_an_error_and_exits_1(tmp_path, monkeypatch, capsys):
-    """The report has the error row and every other backend's rows, and exits 1."""
+    """The report has the error row and every other backend's rows, exits 1, and its summary
+    line counts the case with errors."""
     raising_adapter(monkeypatch)
     cases = tmp_path / "cases"
     cases.mkdir()
@@ -51,6 +52,9 @@ def test_report_goes_on_past_an_error_and_exits_1(tmp_path, monkeypatch, capsys)
     status = main(["report", "--cases", str(cases), "--out", str(tmp_path / "out"),
                    "--backends", "numpy,torch", "--referees", "none"])
     assert status == 1
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert summary.startswith("crossgrad report: 1 cases, ") and ", 1 error, " in summary
+    assert "; 1 cases with errors -> " in summary
     csv = (tmp_path / "out" / "agreement.csv").read_text(encoding="utf-8")
     assert "seed,torch,float32,cpu,,,,error" in csv
     assert "seed,numpy,float32,cpu,0,error_term,reference,pass" in csv
