@@ -1,4 +1,4 @@
-"""The command line: `crossgrad report`, `diff`, `show` and `validate`."""
+"""The command line: `crossgrad report`, `diff`, `show`, `validate`, `schema` and `new`."""
 import argparse
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from crossgrad import adapters, diff, report, runner
+from crossgrad import adapters, diff, new_case, report, runner, schema
 from crossgrad.referees import REFEREES
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
 from crossgrad.compare import STATUSES, Comparison
@@ -148,6 +148,24 @@ def command_validate(args):
     return 1 if errors or not files else 0
 
 
+def command_schema(args):
+    print(schema.schema_text(), end="")
+    return 0
+
+
+def command_new(args):
+    try:
+        path = new_case.write_new(args.name, args.existing)
+    except (new_case.NewCaseError, OSError) as error:
+        print(f"crossgrad new: {error}", file=sys.stderr)
+        return 1
+    except InvalidCase as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    print(f"wrote {path}; check it with: crossgrad validate {path}")
+    return 0
+
+
 def _referees(text):
     if text.strip() in ("all", "none"):
         return list(REFEREES) if text.strip() == "all" else []
@@ -204,6 +222,17 @@ def parser():
     sub = commands.add_parser("validate", help="check case files; one line per problem")
     sub.add_argument("paths", nargs="*", default=["cases"], metavar="PATH")
     sub.set_defaults(handler=command_validate)
+
+    sub = commands.add_parser("schema", help="print the JSON Schema of case files (kept as "
+                              "cases/schema.json, for editors)")
+    sub.set_defaults(handler=command_schema)
+
+    sub = commands.add_parser("new", help="write a new case file that validates: a commented "
+                              "template, or a copy of an existing case")
+    sub.add_argument("name", metavar="NAME", help="writes cases/NAME.yaml; or give a path")
+    sub.add_argument("--from", dest="existing", metavar="EXISTING.yaml",
+                     help="copy this case, comments and all, with a new description to write")
+    sub.set_defaults(handler=command_new)
     return top
 
 
