@@ -166,23 +166,23 @@ class _Reader:
         self.errors.append(CaseError(self.path, line, column, field_name(where), message))
 
     def mapping(self, where, value, keys, required=()):
-        """`value` as a dict whose keys are all in `keys`, or None after reporting why not."""
+        """`value`'s entries whose keys are in `keys`, after reporting each unknown key (so that
+        the rest is still checked); None after reporting why, if it is not a mapping or lacks a
+        required key."""
         if not isinstance(value, dict):
             self.error(where, f"expected a mapping with keys {', '.join(keys)}; "
                               f"got {_describe(value)}")
             return None
-        ok = True
         for key in value:
             if key not in keys:
                 close = difflib.get_close_matches(str(key), keys, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
-                self.error(tuple(where) + (key,), f"unknown key {key!r}{hint}", at_key=True)
-                ok = False
-        for key in required:
-            if key not in value:
-                self.error(where, f"missing required key {key!r}", at_key=True)
-                ok = False
-        return value if ok else None
+                self.error(tuple(where) + (key,), f"unknown key {_short(key)!r}{hint}",
+                           at_key=True)
+        missing = [key for key in required if key not in value]
+        for key in missing:
+            self.error(where, f"missing required key {key!r}", at_key=True)
+        return None if missing else {key: item for key, item in value.items() if key in keys}
 
     def number(self, where, value, positive=False):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
