@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from crossgrad.cases import (CASE_KEYS, DATA_KEYS, LAYER_KEYS, NETWORK_KEYS, InvalidCase,
                              read_case)
@@ -29,7 +29,10 @@ SEEDS = [ROOT / "cases" / name for name in (
     "divergences/softplus_threshold_20.yaml", "article/seed_3_2_1_float16.yaml")]
 SEED_TEXTS = [path.read_bytes() for path in SEEDS]
 SEED_VALUES = [parse(text).value for text in SEED_TEXTS]
-FUZZ = dict(deadline=None, derandomize=True, database=None)
+# The same examples on every run, and no timing-based health check to fail a slow CI machine.
+FUZZ = dict(deadline=None, derandomize=True, database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                   HealthCheck.large_base_example])
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where PyYAML has it
 
 
