@@ -142,7 +142,9 @@ def _describe(value):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return repr(_short(value)) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+    if isinstance(value, (int, float)):
+        return str(_short(value)) if isinstance(value, int) else repr(value)
+    return f"a {type(value).__name__}"
 
 
 class _Reader:

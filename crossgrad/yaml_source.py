@@ -166,8 +166,8 @@ def _place(mark):
 
 def _positions(node, path, values, keys, seen):
     """Record where each value and each key starts; refuse a key given twice in one mapping.
-    A node that an alias repeats is walked once: within its copies, places fall back to the
-    alias."""
+    A node that aliases repeat is walked once: a problem inside a repeat is placed where the
+    repeated node itself starts (at its anchor)."""
     values[path] = _place(node.start_mark)
     if id(node) in seen:
         return
