@@ -3,9 +3,6 @@
 The format is documented in cases/README.md. Every problem in a file is reported, one line each,
 as `path:line:col: field: message`; nothing here raises anything but InvalidCase.
 """
-import difflib
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,46 +11,25 @@ import numpy as np
 from crossgrad.adapters import BACKENDS
 from crossgrad.problem import DEFAULT_DTYPES, DTYPES, Layer, Problem
 from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from crossgrad.case_reader import CaseError, InvalidCase, Reader, describe, field_name
+from crossgrad.generated import (DATA_KEYS, MAX_BATCH_ELEMENTS, MAX_PARAMETERS, generated_data,
+                                 generated_layers)
 from crossgrad.tolerances import Tolerance
 from crossgrad.yaml_source import YamlError, parse
 
-# A generated network or batch larger than this is refused before anything is allocated.
-MAX_PARAMETERS = 10_000_000
-MAX_BATCH_ELEMENTS = 10_000_000
-_LARGEST_FLOAT = int(np.finfo(np.float64).max)
+__all__ = ["CASE_KEYS", "DATA_KEYS", "MAX_BATCH_ELEMENTS", "MAX_PARAMETERS", "Case", "CaseError",
+           "Divergence", "Expected", "InvalidCase", "case_files", "field_name", "load_case",
+           "load_catalogue", "read_case"]
 
 CASE_KEYS = ("description", "network", "inputs", "targets", "data", "loss", "reduction",
              "learning_rate", "expected", "dtypes", "backends", "tolerances", "divergences")
 LAYER_KEYS = ("weights", "bias", "activation")
 NETWORK_KEYS = ("layers", "sizes", "activations", "bias", "seed")
-DATA_KEYS = ("batch", "seed", "scale")
 EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "tolerance")
 TOLERANCE_KEYS = ("rtol", "atol")
 DIVERGENCE_KEYS = ("backend", "dtype", "quantity", "layer", "compared_to", "reason")
-QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss")
-COMPARED_TO = ("reference", "expected")
-
-
-@dataclass(frozen=True)
-class CaseError:
-    """One problem in one case file."""
-
-    path: str
-    line: int
-    column: int
-    field: str
-    message: str
-
-    def __str__(self):
-        return f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
-
-
-class InvalidCase(Exception):
-    """A case file has problems; `errors` lists every one of them."""
-
-    def __init__(self, errors):
-        super().__init__("\n".join(str(error) for error in errors))
-        self.errors = list(errors)
+QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss", "directional_derivative")
+COMPARED_TO = ("reference", "expected", "finite_difference", "ground_truth", "forward_mode")
 
 
 @dataclass(frozen=True)
@@ -107,163 +83,6 @@ class Case:
     divergences: tuple = ()  # Divergence, each declared with its reason
 
 
-def field_name(where):
-    """('network', 'layers', 1, 'weights') -> 'network.layers[1].weights'; a key that is not a
-    plain word is quoted (['learning rate']), so that a field is always one readable line."""
-    name = ""
-    for part in where:
-        if isinstance(part, str) and _PLAIN_KEY.match(part):
-            name += f".{part}" if name else part
-        else:
-            name += f"[{_short(part)!r}]" if isinstance(part, str) else f"[{_short(part)}]"
-    return name or "(document)"
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def _short(value):
-    """`value` itself, or for a very long string or number a shortened stand-in."""
-    if isinstance(value, str) and len(value) > 60:
-        return value[:60] + "…"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 20:
-        return f"a number of {len(str(abs(value)))} digits"
-    return value
-
-
-def _describe(value):
-    if isinstance(value, str):
-        return f"the string {_short(value)!r}"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (int, float)):
-        return str(_short(value)) if isinstance(value, int) else repr(value)
-    return f"a {type(value).__name__}"
-
-
-class _Reader:
-    """Collects the problems of one file, each placed at the deepest known position."""
-
-    def __init__(self, path, document):
-        self.path, self.errors = str(path), []
-        self.positions, self.key_positions = document.positions, document.key_positions
-
-    def error(self, where, message, at_key=False):
-        """Record a problem at `where`; `at_key` places it on the line of the key itself."""
-        where = tuple(where)
-        if at_key and where in self.key_positions:
-            line, column = self.key_positions[where]
-            self.errors.append(CaseError(self.path, line, column, field_name(where), message))
-            return
-        place = where
-        while place not in self.positions and place:
-            place = place[:-1]
-        line, column = self.positions.get(place, (1, 1))
-        self.errors.append(CaseError(self.path, line, column, field_name(where), message))
-
-    def mapping(self, where, value, keys, required=()):
-        """`value`'s entries whose keys are in `keys`, after reporting each unknown key (so that
-        the rest is still checked); None after reporting why, if it is not a mapping or lacks a
-        required key."""
-        if not isinstance(value, dict):
-            self.error(where, f"expected a mapping with keys {', '.join(keys)}; "
-                              f"got {_describe(value)}")
-            return None
-        for key in value:
-            if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
-                self.error(tuple(where) + (key,), f"unknown key {_short(key)!r}{hint}",
-                           at_key=True)
-        missing = [key for key in required if key not in value]
-        for key in missing:
-            self.error(where, f"missing required key {key!r}", at_key=True)
-        return None if missing else {key: item for key, item in value.items() if key in keys}
-
-    def number(self, where, value, positive=False):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.error(where, f"expected a number, got {_describe(value)}")
-            return None
-        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
-            self.error(where, f"{_short(value)} is beyond the largest float (about 1.8e308)")
-            return None
-        if not math.isfinite(value):
-            self.error(where, f"{value} is not finite; numbers in a case must be finite")
-            return None
-        if positive and value <= 0:
-            self.error(where, f"expected a number > 0, got {value}")
-            return None
-        return float(value)
-
-    def integer(self, where, value, minimum, maximum=None, limit=""):
-        """A whole number ≥ minimum (and ≤ maximum, where `limit` says what that bounds)."""
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(where, f"expected a whole number, got {_describe(value)}")
-            return None
-        if value < minimum:
-            self.error(where, f"expected a whole number ≥ {minimum}, got {_short(value)}")
-            return None
-        if maximum is not None and value > maximum:
-            shown = _short(value) if value >= 10 ** 20 else f"{value:,}"
-            self.error(where, f"{shown} is over the limit of {maximum:,} {limit}".rstrip())
-            return None
-        return value
-
-    def name(self, where, value, known, what):
-        if not isinstance(value, str):
-            self.error(where, f"expected the name of {what}, got {_describe(value)}")
-            return None
-        if value not in known:
-            close = difflib.get_close_matches(value, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(known)}"
-            self.error(where, f"unknown {what} {value!r}; {hint}")
-            return None
-        return value
-
-    def names(self, where, value, known, what):
-        if not isinstance(value, list) or not value:
-            self.error(where, f"expected a list of {what} names ({', '.join(known)}), "
-                              f"got {_describe(value)}")
-            return None
-        names = [self.name(tuple(where) + (i,), v, known, what) for i, v in enumerate(value)]
-        for i, name in enumerate(names):
-            if name is not None and name in names[:i]:
-                self.error(tuple(where) + (i,), f"{name} is named twice")
-                return None
-        return None if None in names else tuple(names)
-
-    def vector(self, where, value, what="numbers"):
-        if not isinstance(value, list) or not value:
-            self.error(where, f"expected a non-empty list of {what}, got {_describe(value)}")
-            return None
-        numbers = [self.number(tuple(where) + (i,), v) for i, v in enumerate(value)]
-        return None if None in numbers else np.array(numbers, dtype=np.float64)
-
-    def matrix(self, where, value, rows, columns, hint=""):
-        """A rectangular list of lists of finite numbers, as a float64 array."""
-        if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
-            self.error(where, f"expected a {rows} × {columns} matrix (a list of rows, each a "
-                              f"list of numbers), got {_describe(value)}{hint}")
-            return None
-        width = len(value[0])
-        vectors = []
-        for i, row in enumerate(value):
-            if len(row) != width:
-                self.error(tuple(where) + (i,), f"ragged matrix: row {i} has {len(row)} "
-                                                f"numbers, row 0 has {width}")
-                return None
-            vectors.append(self.vector(tuple(where) + (i,), row))
-        if any(v is None for v in vectors):
-            return None
-        return np.array(vectors)
-
-
 def _check_shape(reader, where, array, shape, what):
     if array is not None and array.shape != shape:
         got = " × ".join(map(str, array.shape))
@@ -274,7 +93,7 @@ def _check_shape(reader, where, array, shape, what):
 
 def _read_layers(reader, value):
     if not isinstance(value, list) or not value:
-        reader.error(("network", "layers"), f"expected a list of layers, got {_describe(value)}")
+        reader.error(("network", "layers"), f"expected a list of layers, got {describe(value)}")
         return None
     layers = []
     for i, entry in enumerate(value):
@@ -306,84 +125,6 @@ def _read_layers(reader, value):
     return None if None in layers else tuple(layers)
 
 
-def _per_layer(reader, where, value, count, read_one):
-    """A value given once for every layer, or a list with one entry per layer."""
-    if not isinstance(value, list):
-        one = read_one(where, value)
-        return None if one is None else (one,) * count
-    if len(value) != count:
-        reader.error(where, f"has {len(value)} entries, but sizes describes {count} layers")
-        return None
-    entries = [read_one(tuple(where) + (i,), v) for i, v in enumerate(value)]
-    return None if None in entries else tuple(entries)
-
-
-def _generated_layers(reader, network):
-    """Layers drawn from network.seed: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²), layer by layer."""
-    sizes = network.get("sizes")
-    if not isinstance(sizes, list) or len(sizes) < 2:
-        reader.error(("network", "sizes"), "expected a list of at least two widths (the inputs, "
-                                           f"then each layer's outputs), got {_describe(sizes)}")
-        return None
-    sizes = [reader.integer(("network", "sizes", i), s, 1, MAX_PARAMETERS, "parameters")
-             for i, s in enumerate(sizes)]
-    for key in ("activations", "seed"):
-        if key not in network:
-            reader.error(("network",), f"missing required key {key!r} (a generated network "
-                                       "has sizes, activations and seed)")
-    if None in sizes or "activations" not in network or "seed" not in network:
-        return None
-    count = len(sizes) - 1
-    activations = _per_layer(reader, ("network", "activations"), network["activations"], count,
-                             lambda w, v: reader.name(w, v, ACTIVATIONS, "activation"))
-    biases = _per_layer(reader, ("network", "bias"), network.get("bias", True), count,
-                        lambda w, v: v if isinstance(v, bool) else reader.error(
-                            w, f"expected true or false, got {_describe(v)}"))
-    seed = reader.integer(("network", "seed"), network["seed"], 0)
-    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
-    if parameters > MAX_PARAMETERS:
-        reader.error(("network", "sizes"), f"the network has {parameters:,} parameters; "
-                                           f"the limit is {MAX_PARAMETERS:,}")
-        return None
-    if activations is None or biases is None or seed is None:
-        return None
-    rng = np.random.default_rng(seed)
-    layers = []
-    for fan_in, fan_out, activation, has_bias in zip(sizes, sizes[1:], activations, biases):
-        weights = rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)
-        bias = 0.1 * rng.standard_normal(fan_out) if has_bias else None
-        layers.append(Layer(weights, bias, activation))
-    return tuple(layers)
-
-
-def _generated_data(reader, data, fan_in, outputs, loss):
-    """A batch drawn from data.seed: inputs ~ N(0, scale²); targets to suit the loss."""
-    data = reader.mapping(("data",), data, DATA_KEYS, required=("batch", "seed"))
-    if data is None:
-        return None, None
-    batch = reader.integer(("data", "batch"), data["batch"], 1, MAX_BATCH_ELEMENTS,
-                           "numbers in a batch")
-    seed = reader.integer(("data", "seed"), data["seed"], 0)
-    scale = reader.number(("data", "scale"), data.get("scale", 1.0), positive=True)
-    if batch is not None and batch * max(fan_in, outputs) > MAX_BATCH_ELEMENTS:
-        reader.error(("data", "batch"), f"a batch of {batch:,} × {max(fan_in, outputs):,} is over "
-                                        f"the limit of {MAX_BATCH_ELEMENTS:,} numbers")
-        return None, None
-    if None in (batch, seed, scale):
-        return None, None
-    rng = np.random.default_rng(seed)
-    with np.errstate(over="ignore"):
-        inputs = scale * rng.standard_normal((batch, fan_in))
-    if not np.all(np.isfinite(inputs)):
-        reader.error(("data", "scale"), f"scale {scale:g} times N(0, 1) overflows to infinity")
-        return None, None
-    if loss == "softmax_cross_entropy":
-        targets = np.eye(outputs)[rng.integers(outputs, size=batch)]  # one-hot classes
-    else:
-        targets = rng.uniform(0, 1, size=(batch, outputs))
-    return inputs, targets
-
-
 def _read_expected(reader, value, layers, batch):
     value = reader.mapping(("expected",), value, EXPECTED_KEYS, required=("source",))
     if value is None:
@@ -391,7 +132,7 @@ def _read_expected(reader, value, layers, batch):
     source = value["source"]
     if not isinstance(source, str) or not source.strip():
         reader.error(("expected", "source"), "expected a sentence saying where the numbers "
-                                             f"come from, got {_describe(source)}")
+                                             f"come from, got {describe(source)}")
     ok = True
 
     def per_layer(key, shape_of, what):
@@ -402,7 +143,7 @@ def _read_expected(reader, value, layers, batch):
         entries = value[key]
         if not isinstance(entries, list) or len(entries) != len(layers):
             reader.error(where, f"expected a list with one entry per layer ({len(layers)}), "
-                                f"null where not given; got {_describe(entries)}"
+                                f"null where not given; got {describe(entries)}"
                                 + (f" of {len(entries)}" if isinstance(entries, list) else ""))
             ok = False
             return None
@@ -451,7 +192,7 @@ def _read_tolerance(reader, where, value):
 def _read_tolerances(reader, value):
     if not isinstance(value, dict):
         reader.error(("tolerances",), "expected a mapping from dtype to {rtol, atol}, got "
-                                      f"{_describe(value)}")
+                                      f"{describe(value)}")
         return None
     overrides = {}
     for dtype, entry in value.items():
@@ -463,7 +204,7 @@ def _read_tolerances(reader, value):
 def _read_divergences(reader, value, layer_count):
     if not isinstance(value, list):
         reader.error(("divergences",), "expected a list of {backend, reason, ...} entries, got "
-                                       f"{_describe(value)}")
+                                       f"{describe(value)}")
         return None
     divergences = []
     for i, entry in enumerate(value):
@@ -476,7 +217,7 @@ def _read_divergences(reader, value, layer_count):
         reason = entry["reason"]
         if not isinstance(reason, str) or not reason.strip():
             reader.error(where + ("reason",), "expected a sentence saying why this backend "
-                                              f"differs, with a link; got {_describe(reason)}")
+                                              f"differs, with a link; got {describe(reason)}")
             reason = None
         scope = {}
         for key, known, what in (("dtype", DTYPES, "dtype"), ("quantity", QUANTITIES, "quantity"),
@@ -521,7 +262,7 @@ def _read(reader, name, document):
     description = top["description"]
     if not isinstance(description, str) or not description.strip():
         reader.error(("description",), "expected a sentence saying what the case probes, got "
-                                       f"{_describe(description)}")
+                                       f"{describe(description)}")
     loss = reader.name(("loss",), top["loss"], LOSSES, "loss")
     reduction = reader.name(("reduction",), top.get("reduction", "mean"), REDUCTIONS, "reduction")
     learning_rate = reader.number(("learning_rate",), top.get("learning_rate", 1.0), positive=True)
@@ -543,7 +284,7 @@ def _read(reader, name, document):
                                                    "(sizes); each explicit layer names its own")
             layers = _read_layers(reader, network["layers"])
         else:
-            layers = _generated_layers(reader, network)
+            layers = generated_layers(reader, network)
 
     inputs = targets = None
     if "data" in top:
@@ -551,7 +292,7 @@ def _read(reader, name, document):
             if key in top:
                 reader.error((key,), "give either inputs and targets, or data, not both")
         if layers is not None and loss is not None:
-            inputs, targets = _generated_data(reader, top["data"], layers[0].fan_in,
+            inputs, targets = generated_data(reader, top["data"], layers[0].fan_in,
                                               layers[-1].fan_out, loss)
     else:
         for key in ("inputs", "targets"):
@@ -603,7 +344,7 @@ def read_case(path, raw):
     except YamlError as error:
         raise InvalidCase([CaseError(str(path), error.line, error.column, "(yaml)",
                                      error.message)]) from None
-    reader = _Reader(path, document)
+    reader = Reader(path, document)
     case = _read(reader, path.stem, document.value)
     if case is None:
         raise InvalidCase(reader.errors)

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from crossgrad import adapters, diff, new_case, report, runner, schema
 from crossgrad.referees import REFEREES
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
-from crossgrad.compare import STATUSES, Comparison
+from crossgrad.compare import STATUSES
 from crossgrad.problem import DTYPES
 
 
@@ -118,7 +118,7 @@ def command_show(args):
           f"learning rate {problem.learning_rate:g}")
     width = max(map(len, results), default=0)
     with np.printoptions(precision=8, linewidth=120):
-        print(f"\nloss")
+        print("\nloss")
         for label, g in results.items():
             print(f"  {label:<{width}}  {g.loss!r}")
         for index in range(len(problem.layers) - 1, -1, -1):

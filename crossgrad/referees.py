@@ -44,7 +44,7 @@ def finite_difference_rows(case, gradients, table, identity, reference_loss):
     """The backend's deltas against −η·(central differences of the float64 forward loss)."""
     result = _once(case, "fd", fd.finite_differences)
     identity = dict(identity, compared_to="finite_difference")
-    problem, rate = case.problem, case.problem.learning_rate
+    rate = case.problem.learning_rate
     noise = FD_NOISE * max(abs(reference_loss), np.finfo(np.float64).tiny)
     if result.mode == "projection":
         actual = fd.directional_from_gradients(result.directions,
