@@ -1,4 +1,4 @@
-"""JAX as a backend: jax.nn and jax.numpy ops, gradients from jax.grad, compiled per topology."""
+"""JAX as a backend: jax.nn and jax.numpy ops, gradients from jax.grad, compiled once per topology."""
 import jax
 
 jax.config.update("jax_enable_x64", True)  # before any array is made, or float64 is float32
@@ -6,10 +6,14 @@ jax.config.update("jax_enable_x64", True)  # before any array is made, or float6
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from crossgrad.adapters.compile_cache import use_persistent_cache  # noqa: E402
+from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
 
-DEVICE = "cpu"
+DEVICE = jax.default_backend()  # "cpu" here; "gpu" on a GPU worker with jax[cuda]
 UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
+
+use_persistent_cache(jax)
 
 # Each op pinned to the variant the case format names: jax.nn.gelu defaults to the tanh
 # approximation, and jax.nn.relu (not jnp.maximum, whose derivative at 0 is 0.5) is relu.
@@ -34,6 +38,11 @@ LOSSES = {
     "softmax_cross_entropy": lambda z, y: -jnp.sum(y * jax.nn.log_softmax(z, axis=1), axis=1),
 }
 
+# XLA's CPU compile time is mostly LLVM's; its expensive passes cost a third of it on these small
+# programs and change no bit of any result in the catalogue (tests/test_batching.py checks a few).
+COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
+STATIC = ("activations", "loss", "reduction")
+
 
 def version():
     return jax.__version__
@@ -54,27 +63,65 @@ def _loss(weights, biases, shifts, inputs, targets, activations, loss, reduction
     return jnp.mean(per_sample) if reduction == "mean" else jnp.sum(per_sample)
 
 
-# One compilation per topology: jit caches on the static names and on the arrays' shapes and dtypes.
-_value_and_grad = jax.jit(jax.value_and_grad(_loss, argnums=(0, 1, 2)),
-                          static_argnames=("activations", "loss", "reduction"))
+def _batched(weights, biases, shifts, inputs, targets, activations, loss, reduction):
+    """E and its gradients for a stack of same-topology problems (leading axis: the problem)."""
+    one = jax.value_and_grad(_loss, argnums=(0, 1, 2))
+    return jax.vmap(lambda w, b, s, x, y: one(w, b, s, x, y, activations, loss, reduction))(
+        weights, biases, shifts, inputs, targets)
+
+
+# One compilation per topology: jit caches on the static names and on the arrays' shapes and
+# dtypes. Every operation on the way in and out is NumPy's: an eager JAX op would compile too.
+_value_and_grad = jax.jit(jax.value_and_grad(_loss, argnums=(0, 1, 2)), static_argnames=STATIC,
+                          compiler_options=COMPILER_OPTIONS)
+_batched_value_and_grad = jax.jit(_batched, static_argnames=STATIC,
+                                  compiler_options=COMPILER_OPTIONS)
+
+
+def _arrays(problem, dtype):
+    """Weights, biases (or None), zero shifts, inputs and targets as NumPy arrays of `dtype`."""
+    cast = numpy_dtype(dtype)
+    return ([layer.weights.astype(cast) for layer in problem.layers],
+            [None if layer.bias is None else layer.bias.astype(cast) for layer in problem.layers],
+            [np.zeros((len(problem.inputs), layer.fan_out), cast) for layer in problem.layers],
+            problem.inputs.astype(cast), problem.targets.astype(cast))
+
+
+def _static(problem):
+    return dict(activations=tuple(layer.activation for layer in problem.layers),
+                loss=problem.loss, reduction=problem.reduction)
+
+
+def _delta(learning_rate, gradient):
+    # −η·g in g's own dtype, η rounded to it first, as jnp does with a Python float
+    gradient = np.asarray(gradient)
+    return gradient.dtype.type(-learning_rate) * gradient
+
+
+def _gradients(loss, dw, db, dz, learning_rate):
+    # δ = −∂E/∂z, Δw = −η·∂E/∂W, Δb = −η·∂E/∂b, negated and scaled in NumPy
+    return Gradients(float(loss), [-np.asarray(g) for g in dz],
+                     [_delta(learning_rate, g) for g in dw],
+                     [None if g is None else _delta(learning_rate, g) for g in db])
 
 
 def backprop(problem, dtype):
     """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
-    def array(values):
-        return jnp.asarray(values, dtype=dtype)
+    loss, (dw, db, dz) = _value_and_grad(*_arrays(problem, dtype), **_static(problem))
+    return _gradients(loss, dw, db, dz, float(problem.learning_rate))
 
-    weights = [array(layer.weights) for layer in problem.layers]
-    biases = [None if layer.bias is None else array(layer.bias) for layer in problem.layers]
-    batch = problem.inputs.shape[0]
-    shifts = [jnp.zeros((batch, layer.fan_out), dtype=dtype) for layer in problem.layers]
-    loss, (dw, db, dz) = _value_and_grad(
-        weights, biases, shifts, array(problem.inputs), array(problem.targets),
-        activations=tuple(layer.activation for layer in problem.layers),
-        loss=problem.loss, reduction=problem.reduction)
-    lr = problem.learning_rate
-    return Gradients(float(loss), [np.asarray(-g) for g in dz], [np.asarray(-lr * g) for g in dw],
-                     [None if g is None else np.asarray(-lr * g) for g in db])
+
+def backprop_batch(problems, dtype):
+    """backprop of each of `problems`, which share one topology, as one jax.vmap call. The
+    results agree with backprop's to rounding, not always to the bit: XLA compiles the batched
+    program's matmuls and reductions in its own order (tests/test_batching.py measures it)."""
+    stacked = [jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *parts)
+               for parts in zip(*(_arrays(problem, dtype) for problem in problems))]
+    loss, (dw, db, dz) = _batched_value_and_grad(*stacked, **_static(problems[0]))
+    loss, dw, db, dz = jax.tree_util.tree_map(np.asarray, (loss, dw, db, dz))
+    return [_gradients(loss[i], [g[i] for g in dw], [None if g is None else g[i] for g in db],
+                       [g[i] for g in dz], float(problem.learning_rate))
+            for i, problem in enumerate(problems)]
 
 
 def _directional(weights, biases, tangent_weights, tangent_biases, inputs, targets, activations,
@@ -84,20 +131,19 @@ def _directional(weights, biases, tangent_weights, tangent_biases, inputs, targe
                    (weights, biases), (tangent_weights, tangent_biases))[1]
 
 
-_jvp = jax.jit(_directional, static_argnames=("activations", "loss", "reduction"))
+_jvp = jax.jit(_directional, static_argnames=STATIC, compiler_options=COMPILER_OPTIONS)
 
 
 def directional_derivatives(problem, dtype, directions):
     """d/dt E(p + t·v) at t = 0 for each direction v (per layer (dW, db)), by forward mode
     (jax.jvp), computed in `dtype`; returns a float64 array."""
-    def array(values):
-        return None if values is None else jnp.asarray(values, dtype=dtype)
+    cast = numpy_dtype(dtype)
 
-    weights = [array(layer.weights) for layer in problem.layers]
-    biases = [array(layer.bias) for layer in problem.layers]
+    def array(values):
+        return None if values is None else np.asarray(values).astype(cast)
+
+    weights, biases, _, inputs, targets = _arrays(problem, dtype)
     return np.array([float(_jvp(weights, biases, [array(dw) for dw, _ in direction],
-                                [array(db) for _, db in direction], array(problem.inputs),
-                                array(problem.targets),
-                                activations=tuple(layer.activation for layer in problem.layers),
-                                loss=problem.loss, reduction=problem.reduction))
+                                [array(db) for _, db in direction], inputs, targets,
+                                **_static(problem)))
                      for direction in directions])

@@ -1,4 +1,7 @@
-"""PyTorch autograd as a backend: torch.nn.functional ops, gradients from torch.autograd.grad."""
+"""PyTorch autograd as a backend: torch.nn.functional ops, gradients from torch.autograd.grad
+(torch.func.vmap for a batch of problems of one topology)."""
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -6,11 +9,16 @@ import torch.nn.functional as F
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Gradients
 
-DEVICE = "cpu"
+# A GPU worker (see crossgrad.executors) sets CROSSGRAD_TORCH_DEVICE=cuda.
+DEVICE = os.environ.get("CROSSGRAD_TORCH_DEVICE", "cpu")
 UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
 
 # Full-precision float32 matmuls: a gradient checker must not compare TF32 on a GPU.
 torch.set_float32_matmul_precision("highest")
+# One thread: MKL's float32 matmuls round differently with another thread count, so results
+# would depend on the machine's cores and on how many worker processes share them. The
+# networks are small; the parallelism is across cases (crossgrad.executors).
+torch.set_num_threads(1)
 
 # Each op pinned to the variant the case format names.
 ACTIVATIONS = {
@@ -48,17 +56,37 @@ def _tensor(array, dtype, grad=False):
     return torch.tensor(array, dtype=getattr(torch, dtype), device=DEVICE, requires_grad=grad)
 
 
-def _loss(problem, weights, biases, dtype):
-    """E, and each layer's pre-activation z, from torch.nn.functional ops."""
-    x = _tensor(problem.inputs, dtype)
-    pre_activations = []
-    for layer, w, b in zip(problem.layers, weights, biases):
+def _network_loss(weights, biases, shifts, inputs, targets, activations, loss, reduction):
+    """E, and each layer's pre-activation z = x @ W (+ b) (+ its shift, where one is given)."""
+    x, pre_activations = inputs, []
+    for w, b, s, activation in zip(weights, biases, shifts, activations):
         z = F.linear(x, w.T, b)
+        z = z if s is None else z + s
         pre_activations.append(z)
-        x = ACTIVATIONS[layer.activation](z)
-    summed = _summed_loss(problem.loss, x, _tensor(problem.targets, dtype))
-    return (summed / len(problem.inputs) if problem.reduction == "mean" else summed,
-            pre_activations)
+        x = ACTIVATIONS[activation](z)
+    summed = _summed_loss(loss, x, targets)
+    return (summed / len(targets) if reduction == "mean" else summed), pre_activations
+
+
+def _loss(problem, weights, biases, dtype):
+    """E, and each layer's pre-activation z, for `problem`'s batch in `dtype`."""
+    return _network_loss(weights, biases, [None] * len(weights), _tensor(problem.inputs, dtype),
+                         _tensor(problem.targets, dtype), [l.activation for l in problem.layers],
+                         problem.loss, problem.reduction)
+
+
+def _numpy(t):
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own; ml_dtypes' is exact
+        return t.float().numpy().astype(numpy_dtype("bfloat16"))
+    return t.numpy()
+
+
+def _gradients(loss, dz, dw, db, learning_rate):
+    # δ = −∂E/∂z, Δw = −η·∂E/∂W, Δb = −η·∂E/∂b, each in the gradient's own dtype
+    return Gradients(float(loss.detach()), [_numpy(-g) for g in dz],
+                     [_numpy(-learning_rate * g) for g in dw],
+                     [None if g is None else _numpy(-learning_rate * g) for g in db])
 
 
 def backprop(problem, dtype):
@@ -71,16 +99,46 @@ def backprop(problem, dtype):
     grads = torch.autograd.grad(loss, pre_activations + weights + with_bias)
     n = len(weights)
     dz, dw, db = grads[:n], grads[n:2 * n], iter(grads[2 * n:])
-    lr = problem.learning_rate
+    return _gradients(loss, dz, dw, [None if b is None else next(db) for b in biases],
+                      problem.learning_rate)
 
-    def numpy(t):
-        t = t.detach().cpu()
-        if t.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own; ml_dtypes' is exact
-            return t.float().numpy().astype(numpy_dtype("bfloat16"))
-        return t.numpy()
 
-    return Gradients(float(loss.detach()), [numpy(-g) for g in dz], [numpy(-lr * g) for g in dw],
-                     [None if b is None else numpy(-lr * next(db)) for b in biases])
+def backprop_batch(problems, dtype):
+    """backprop of each of `problems`, which share one topology, as one torch.func.vmap call.
+
+    torch.func differentiates inputs, not intermediates: δ is the gradient with respect to a
+    zero shift added to each pre-activation, as in the JAX adapter. The results agree with
+    backprop's to rounding, not to the bit: torch's elementwise kernels take a vectorized path
+    for whole SIMD blocks and a scalar one for the rest (sigmoid, softplus, gelu differ by an
+    ulp), and vmap splits F.linear's fused addmm (tests/test_batching.py measures it).
+    """
+    first = problems[0]
+    has_bias = [layer.bias is not None for layer in first.layers]
+
+    def stacked(arrays):
+        return _tensor(np.stack(arrays), dtype)
+
+    def loss_of(weights, biases, shifts, inputs, targets):
+        rest = iter(biases)
+        return _network_loss(weights, [next(rest) if b else None for b in has_bias], shifts,
+                             inputs, targets, [l.activation for l in first.layers], first.loss,
+                             first.reduction)[0]
+
+    layers = range(len(first.layers))
+    weights = [stacked([p.layers[l].weights for p in problems]) for l in layers]
+    biases = [stacked([p.layers[l].bias for p in problems]) for l in layers if has_bias[l]]
+    shifts = [torch.zeros((len(problems), len(first.inputs), layer.fan_out),
+                          dtype=getattr(torch, dtype), device=DEVICE) for layer in first.layers]
+    (dw, db, dz), loss = torch.func.vmap(torch.func.grad_and_value(loss_of, argnums=(0, 1, 2)))(
+        weights, biases, shifts, stacked([p.inputs for p in problems]),
+        stacked([p.targets for p in problems]))
+    results = []
+    for i, problem in enumerate(problems):
+        rest = iter(g[i] for g in db)
+        results.append(_gradients(loss[i], [g[i] for g in dz], [g[i] for g in dw],
+                                  [next(rest) if b else None for b in has_bias],
+                                  problem.learning_rate))
+    return results
 
 
 def directional_derivatives(problem, dtype, directions):

@@ -50,22 +50,23 @@ def truth_name(compared_to):
     return {"reference": "", "expected": "golden"}.get(compared_to, compared_to)
 
 
-def _fold(rows):
-    """The worst status of `rows`; their largest relative difference from the `truth` it was
-    measured against (the reference where there are reference rows, else the golden values);
-    `worst_against`, the truths (as truth_name gives them) that the rows of the worst status
-    were compared with, when none is the reference; and the first divergent layer."""
-    status = max(rows["status"], key=lambda s: _rank(s, SEVERITY))
-    truth = next((t for t in ("reference", "expected") if (rows["compared_to"] == t).any()), "")
-    against = rows[rows["compared_to"] == truth]
-    relative = against["max_rel_diff"].max() if truth else math.nan
-    worst = set(rows.loc[rows["status"] == status, "compared_to"])
-    worst_against = "" if status not in WORDS or worst & {"reference", ""} else ", ".join(
+def _fold(status, compared_to, relative, first_layer):
+    """The worst status of a group's rows (given as one list per column, in row order); their
+    largest relative difference from the `truth` it was measured against (the reference where
+    there are reference rows, else the golden values); `worst_against`, the truths (as
+    truth_name gives them) that the rows of the worst status were compared with, when none is
+    the reference; and the first divergent layer."""
+    worst_status = max(status, key=lambda s: _rank(s, SEVERITY))
+    truth = next((t for t in ("reference", "expected") if t in compared_to), "")
+    against = [r for r, c in zip(relative, compared_to)
+               if truth and c == truth and not math.isnan(r)]
+    worst = {c for s, c in zip(status, compared_to) if s == worst_status}
+    worst_against = "" if worst_status not in WORDS or worst & {"reference", ""} else ", ".join(
         sorted(map(truth_name, worst)))
-    first = rows["first_divergent_layer"].dropna()
-    return {"status": status, "max_rel_diff": float(relative), "truth": truth,
-            "worst_against": worst_against,
-            "first_divergent_layer": int(first.iloc[0]) if not first.empty else None}
+    first = next((layer for layer in first_layer if not pd.isna(layer)), None)
+    return {"status": worst_status, "max_rel_diff": max(against) if against else math.nan,
+            "truth": truth, "worst_against": worst_against,
+            "first_divergent_layer": None if first is None else int(first)}
 
 
 def fold(frame, by, order=None):
@@ -75,11 +76,17 @@ def fold(frame, by, order=None):
     in column_labels' order."""
     ran = frame[frame["backend"] != ""]
     keys = list(by) + ["backend", "dtype"]
-    records = [dict(zip(keys, key), column=column_label(*key[-2:]), **_fold(rows))
-               for key, rows in ran.groupby(keys, sort=False, dropna=False)]
-    columns = {label: i for i, label in enumerate(column_labels(ran))}
+    groups = {}  # key -> row positions, in the order keys first appear (as groupby's sort=False)
+    for position, key in enumerate(zip(*(ran[k].tolist() for k in keys))):
+        groups.setdefault(key, []).append(position)
+    columns = [ran[c].tolist() for c in ("status", "compared_to", "max_rel_diff",
+                                          "first_divergent_layer")]
+    records = [dict(zip(keys, key), column=column_label(*key[-2:]),
+                    **_fold(*([values[i] for i in positions] for values in columns)))
+               for key, positions in groups.items()]
+    labels = {label: i for i, label in enumerate(column_labels(ran))}
     order = order or (lambda values: values)
-    records.sort(key=lambda r: (order(tuple(r[k] for k in by)), columns[r["column"]]))
+    records.sort(key=lambda r: (order(tuple(r[k] for k in by)), labels[r["column"]]))
     cells = pd.DataFrame(records, columns=keys + ["column", "status", "max_rel_diff", "truth",
                                                   "worst_against", "first_divergent_layer"])
     return cells.astype({"first_divergent_layer": "Int64"})

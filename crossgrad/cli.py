@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from crossgrad import adapters, diff, new_case, report, runner, schema
+from crossgrad import adapters, diff, executors, new_case, report, schema
 from crossgrad.referees import REFEREES
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
 from crossgrad.compare import STATUSES
@@ -20,20 +20,25 @@ def _quiet():
     return in_ci or not getattr(sys.stderr, "isatty", lambda: False)()
 
 
-def _run_all(cases, backends, dtypes, referee_names=()):
+def _run_all(cases, backends, dtypes, referee_names=(), execution=None):
     """Every case on every selected backend and dtype it asks for, in a fixed order; a backend
-    that raises gives an error row (runner.run) and the run goes on."""
+    that raises gives an error row (runner.run) and the run goes on. `execution` holds
+    executors.execute's options (executor, workers, scheduler, gpu_backends, batch); whichever
+    executor runs them, the rows come in the same order."""
     runs = [(case, backend, dtype) for case in cases
             for backend in backends if backend in case.backends
             for dtype in dtypes if dtype in case.dtypes]
-    rows = []
     with tqdm(total=len(runs), desc="crossgrad report", unit="run", file=sys.stderr,
               disable=_quiet(), leave=False, dynamic_ncols=True) as progress:
-        for case, backend, dtype in runs:
-            progress.set_postfix_str(f"{case.name} {backend} {dtype}", refresh=False)
-            rows += runner.run(case, backend, dtype, referee_names)
-            progress.update()
-    return rows
+        results = executors.execute(runs, referee_names, progress=progress.update,
+                                    **(execution or {}))
+    return [row for rows in results for row in rows]
+
+
+def _execution(args):
+    """executors.execute's options from the report command's arguments."""
+    return dict(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                gpu_backends=args.gpu_backends, batch=args.batch)
 
 
 def _read_report(path):
@@ -46,6 +51,9 @@ def _read_report(path):
 
 
 def command_report(args):
+    if args.executor != "dask" and (args.scheduler or args.gpu_backends):
+        print("crossgrad: --scheduler and --gpu-backends need --executor dask", file=sys.stderr)
+        return 2
     previous = None
     if args.compare is not None:  # read it before the run, not after minutes of it
         previous = _read_report(args.compare)
@@ -54,8 +62,12 @@ def command_report(args):
     cases, errors = load_catalogue(args.cases)
     for error in errors:
         print(error, file=sys.stderr)
-    rows = report.invalid_rows(errors) + _run_all(cases, args.backends, args.dtypes,
-                                                  args.referees)
+    try:
+        ran = _run_all(cases, args.backends, args.dtypes, args.referees, _execution(args))
+    except executors.ExecutorError as error:
+        print(f"crossgrad: {error}", file=sys.stderr)
+        return 2
+    rows = report.invalid_rows(errors) + ran
     paths = report.write(rows, args.out, cases)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     errored = len({row.case for row in rows if row.status == "error"})
@@ -204,6 +216,22 @@ def parser():
                      help="independent referees to add, comma-separated from fd (finite "
                           "differences), truth (50-digit ground truth), fwd (forward mode), or "
                           "all or none (default: all; each is size-bounded)")
+    sub.add_argument("--executor", choices=executors.EXECUTORS, default="auto",
+                     help="where the cases run: here (serial), in a pool of local processes, or "
+                          "on a Dask cluster; the report is the same (default: auto, processes "
+                          f"from {executors.AUTO_PROCESSES_FROM} runs on several CPUs)")
+    sub.add_argument("--workers", type=int, metavar="N",
+                     help="processes for --executor processes, or for the local Dask cluster "
+                          "(default: one per CPU)")
+    sub.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --executor dask: the cluster's scheduler, e.g. "
+                          "tcp://10.0.0.5:8786 (default: start a local cluster)")
+    sub.add_argument("--gpu-backends", type=_names(adapters.BACKENDS), default=[], metavar="LIST",
+                     help="with --executor dask: backends whose runs go to workers started with "
+                          "--resources GPU=1")
+    sub.add_argument("--batch", action="store_true",
+                     help="run the cases of one topology through jax.vmap and torch.func.vmap; "
+                          "faster for many small cases, equal to case by case to rounding only")
     selection(sub)
     sub.set_defaults(handler=command_report)
 

@@ -31,6 +31,11 @@ def _once(case, referee, compute):
     return cached[1]
 
 
+def forget():
+    """Drop every referee result kept so far."""
+    _cache.clear()
+
+
 def _gradients(deltas, learning_rate):
     """∂E/∂p from a delta −η·∂E/∂p, in float64."""
     return [None if d is None else -np.asarray(d, dtype=np.float64) / learning_rate for d in deltas]

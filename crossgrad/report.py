@@ -67,10 +67,7 @@ def versions():
     """The versions of Python and of each framework that is installed, for the report's header."""
     found = {"Python": platform.python_version()}
     for backend, label in (("numpy", "NumPy"), ("torch", "PyTorch"), ("jax", "JAX")):
-        try:
-            found[label] = adapters.load(backend).version()
-        except adapters.BackendUnavailable:
-            found[label] = "not installed"
+        found[label] = adapters.framework_version(backend) or "not installed"
     return found
 
 

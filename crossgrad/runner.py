@@ -128,11 +128,12 @@ def _closer_to_truth(case, gradients, rows):
     return rows
 
 
-def run(case, backend, dtype, referee_names=()):
+def run(case, backend, dtype, referee_names=(), gradients=None):
     """Every Comparison of `case` on `backend` in `dtype`: against the float64 reference, against
     the case's golden values when it has them, and against the referees named in
     `referee_names` (fd, truth, fwd); each labelled and localized, with the case's declared
     divergences applied. A backend whose framework is missing gives one skipped row.
+    `gradients`, when given, are the backend's already (from a batch, see run_many).
     """
     try:
         adapter = adapters.load(backend)
@@ -142,7 +143,7 @@ def run(case, backend, dtype, referee_names=()):
         return [skipped(case, backend, dtype, f"{backend} does not compute in {dtype}: "
                                               f"{adapter.UNSUPPORTED_DTYPES[dtype]}", adapter.DEVICE)]
     try:
-        return _run(case, adapter, backend, dtype, referee_names)
+        return _run(case, adapter, backend, dtype, referee_names, gradients)
     except Exception as error:  # a backend that raises loses its rows, not the run
         message = " ".join(str(error).split())
         return [Comparison(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE,
@@ -150,8 +151,9 @@ def run(case, backend, dtype, referee_names=()):
                            problem=f"{backend} raised {type(error).__name__}: {message}")]
 
 
-def _run(case, adapter, backend, dtype, referee_names):
-    gradients = adapter.backprop(case.problem, dtype)
+def _run(case, adapter, backend, dtype, referee_names, gradients=None):
+    if gradients is None:
+        gradients = adapter.backprop(case.problem, dtype)
     identity = dict(case=case.name, backend=backend, dtype=dtype, device=adapter.DEVICE)
     rows = []
     if not (backend == "numpy" and dtype == "float64"):  # that one is the reference itself
@@ -169,3 +171,48 @@ def _run(case, adapter, backend, dtype, referee_names):
     if "truth" in referee_names:
         rows = _closer_to_truth(case, gradients, rows)
     return _with_divergences(case, backend, dtype, rows)
+
+
+def _batched_gradients(runs, batch_size):
+    """{run index: Gradients} for the runs whose backend has backprop_batch and whose topology
+    and dtype they share with another run; a batch that raises is left to run case by case."""
+    groups = {}
+    for index, (case, backend, dtype) in enumerate(runs):
+        groups.setdefault((backend, dtype, adapters.topology(case.problem)), []).append(index)
+    found = {}
+    for (backend, dtype, _), indices in groups.items():
+        try:
+            adapter = adapters.load(backend)
+        except adapters.BackendUnavailable:
+            continue
+        if len(indices) < 2 or not hasattr(adapter, "backprop_batch") \
+                or dtype in adapter.UNSUPPORTED_DTYPES:
+            continue
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            try:
+                results = adapter.backprop_batch([runs[i][0].problem for i in chunk], dtype)
+            except Exception:  # noqa: BLE001  each case then raises (and is reported) on its own
+                continue
+            found.update(zip(chunk, results))
+    return found
+
+
+def run_many(runs, referee_names=(), batch=False, batch_size=256):
+    """run() for each (case, backend, dtype) of `runs`: a list of row lists, in the same order.
+
+    With `batch`, the cases of one topology go through the backend's backprop_batch (jax.vmap,
+    torch.func.vmap), up to `batch_size` at a time. Batched gradients agree with a case's own to
+    rounding, not to the bit (tests/test_batching.py), so a case's rows then depend, at that
+    level, on which other cases share its topology; without `batch` they never do.
+    """
+    batched = _batched_gradients(runs, batch_size) if batch else {}
+    return [run(case, backend, dtype, referee_names, batched.get(index))
+            for index, (case, backend, dtype) in enumerate(runs)]
+
+
+def forget():
+    """Drop the reference and referee results kept for every case so far (a worker that has
+    finished a share of the cases frees their memory)."""
+    _references.clear()
+    referees.forget()
