@@ -9,6 +9,7 @@ Everything but the date line of summary.md and of the page is a function of the 
 versions and the machine: two runs of the same catalogue write the same bytes.
 """
 import datetime
+import operator
 import os
 import platform
 import shutil
@@ -57,7 +58,8 @@ def invalid_rows(errors):
 
 def to_frame(comparisons):
     """The rows as a DataFrame with the report's column order."""
-    frame = pd.DataFrame([vars(c) for c in comparisons], columns=list(COLUMNS))
+    values = operator.attrgetter(*COLUMNS)
+    frame = pd.DataFrame([values(c) for c in comparisons], columns=list(COLUMNS))
     for column in ("layer", "first_divergent_layer"):
         frame[column] = frame[column].astype("Int64")
     return frame[list(ORDER)]

@@ -69,6 +69,8 @@ def _diagnosed(case, dtype, rows):
     rows = [replace(r, **dict(zip(("label", "label_detail"), label(r, case.problem, kinks))))
             if r.failed else r for r in rows]
     first, growth = localize(rows, len(case.problem.layers))
+    if first is None:  # nothing to say: the rows keep their defaults (None, nan)
+        return rows
     return [replace(r, first_divergent_layer=first, error_growth=growth) for r in rows]
 
 
@@ -190,15 +192,19 @@ def _batched_gradients(runs, batch_size):
             continue
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
+            problems = [runs[i][0].problem for i in chunk]
+            # padded to a power of two with copies of the last: JAX compiles one program per
+            # batch size, so a topology needs a few, not one for each size its groups come in
+            problems += problems[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
             try:
-                results = adapter.backprop_batch([runs[i][0].problem for i in chunk], dtype)
+                results = adapter.backprop_batch(problems, dtype)
             except Exception:  # noqa: BLE001  each case then raises (and is reported) on its own
                 continue
             found.update(zip(chunk, results))
     return found
 
 
-def run_many(runs, referee_names=(), batch=False, batch_size=256):
+def run_many(runs, referee_names=(), batch=False, batch_size=64):
     """run() for each (case, backend, dtype) of `runs`: a list of row lists, in the same order.
 
     With `batch`, the cases of one topology go through the backend's backprop_batch (jax.vmap,

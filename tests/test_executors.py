@@ -9,6 +9,7 @@ import pytest
 from crossgrad import executors, runner
 from crossgrad.cases import load_case
 from crossgrad.cli import main
+from crossgrad.compare import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 # small cases; the three saturation cases and the two seed-network cases share topologies
@@ -27,8 +28,9 @@ def runs():
 
 def table(results, without=()):
     """Row lists as comparable tuples of every column (NaN made equal to NaN)."""
+    names = [name for name in COLUMNS if name not in without]
     return [[tuple("nan" if isinstance(v, float) and math.isnan(v) else v
-                   for k, v in vars(row).items() if k not in without) for row in rows]
+                   for v in (getattr(row, name) for name in names)) for row in rows]
             for rows in results]
 
 
