@@ -1,6 +1,6 @@
 """How fast crossgrad checks, each figure a ratio of two things measured side by side in this run.
 
-    .venv/bin/python benchmarks/speed.py            # every section (about 6 minutes on 2 cores)
+    .venv/bin/python benchmarks/speed.py            # every section (about 10 minutes on 2 cores)
     .venv/bin/python benchmarks/speed.py --quick    # fewer repeats, 1,000 scale cases only
     .venv/bin/python benchmarks/speed.py --sections 1,2
 

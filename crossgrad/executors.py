@@ -12,6 +12,8 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -146,14 +148,34 @@ def _processes(todo, referee_names, batch, workers, scheduler, progress):
     # spawn, not fork: JAX and torch hold threads that a forked child would inherit broken
     finished = []
     context = multiprocessing.get_context("spawn")
-    with _environment(WORKER_ENVIRONMENT), ProcessPoolExecutor(
-            max_workers=workers or os.cpu_count(), mp_context=context) as pool:
+    with _environment(WORKER_ENVIRONMENT), _interrupts_ignored():  # the workers inherit both
+        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
         futures = {pool.submit(run_unit, unit, referee_names, batch): unit for unit in todo}
+    try:
         for future in as_completed(futures):
             finished.append((futures[future], future.result()))
             if progress:
                 progress(len(futures[future].runs))
+    except BaseException:  # Ctrl-C included: drop the units not started, finish the rest
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return finished
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored while the workers start (spawned processes keep an ignored signal
+    ignored): Ctrl-C reaches the whole process group, and the parent alone should stop the
+    pool, not each worker with a traceback, however early in its start-up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _dask(todo, referee_names, batch, workers, scheduler, progress):

