@@ -146,36 +146,42 @@ def _environment(values):
 
 def _processes(todo, referee_names, batch, workers, scheduler, progress):
     # spawn, not fork: JAX and torch hold threads that a forked child would inherit broken
-    finished = []
-    context = multiprocessing.get_context("spawn")
-    with _environment(WORKER_ENVIRONMENT), _interrupts_ignored():  # the workers inherit both
-        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
-        futures = {pool.submit(run_unit, unit, referee_names, batch): unit for unit in todo}
+    finished, pool = [], None
     try:
+        with _environment(WORKER_ENVIRONMENT), _interrupts_held():  # the workers inherit both
+            pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
+                                       mp_context=multiprocessing.get_context("spawn"))
+            futures = {pool.submit(run_unit, unit, referee_names, batch): unit for unit in todo}
         for future in as_completed(futures):
             finished.append((futures[future], future.result()))
             if progress:
                 progress(len(futures[future].runs))
     except BaseException:  # Ctrl-C included: drop the units not started, finish the rest
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
     return finished
 
 
 @contextlib.contextmanager
-def _interrupts_ignored():
-    """SIGINT ignored while the workers start (spawned processes keep an ignored signal
-    ignored): Ctrl-C reaches the whole process group, and the parent alone should stop the
-    pool, not each worker with a traceback, however early in its start-up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers
+def _interrupts_held():
+    """SIGINT ignored while the workers start, and held back meanwhile for this process. Ctrl-C
+    reaches the whole process group, and this process alone should stop the pool: spawned
+    workers keep an ignored signal ignored, however early in their start-up it comes, and an
+    interrupt in the meantime is delivered here once they are started (Linux keeps a blocked
+    signal pending even while it is ignored)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "pthread_sigmask"):  # handlers belong to the main thread
+        yield
         return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _dask(todo, referee_names, batch, workers, scheduler, progress):
@@ -189,7 +195,7 @@ def _dask(todo, referee_names, batch, workers, scheduler, progress):
         if scheduler is None:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
-                dashboard_address=None, env=dict(WORKER_ENVIRONMENT)))
+                dashboard_address=":0", env=dict(WORKER_ENVIRONMENT)))
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(scheduler))

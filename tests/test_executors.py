@@ -101,7 +101,7 @@ def test_gpu_runs_go_to_the_worker_with_the_gpu_resource(runs):
                "gpu": {"cls": distributed.Nanny, "options": {
                    "nthreads": 1, "resources": {"GPU": 1},
                    "env": {"CROSSGRAD_TORCH_DEVICE": "cpu:0"}}}}
-    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": None}}
+    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
     with distributed.SpecCluster(scheduler=scheduler, workers=workers) as cluster:
         routed = executors.execute(runs, executor="dask", scheduler=cluster.scheduler_address,
                                    gpu_backends=("torch",))
@@ -113,7 +113,7 @@ def test_gpu_runs_go_to_the_worker_with_the_gpu_resource(runs):
 
 def test_gpu_runs_without_a_gpu_worker_are_refused(runs):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
         with pytest.raises(executors.ExecutorError, match="no Dask worker offers GPU"):
             executors.execute(runs[:2], executor="dask", scheduler=cluster.scheduler_address,
                               gpu_backends=("numpy",))
