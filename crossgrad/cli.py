@@ -230,8 +230,8 @@ def parser():
                      help="with --executor dask: backends whose runs go to workers started with "
                           "--resources GPU=1")
     sub.add_argument("--batch", action="store_true",
-                     help="run the cases of one topology through jax.vmap and torch.func.vmap; "
-                          "faster for many small cases, equal to case by case to rounding only")
+                     help="run the cases of one topology through jax.vmap and torch.func.vmap, "
+                          "one call for many; equal to case by case to rounding only")
     selection(sub)
     sub.set_defaults(handler=command_report)
 
