@@ -1,4 +1,4 @@
-"""JAX as a backend: jax.nn and jax.numpy ops, gradients from jax.grad, compiled once per topology."""
+"""JAX as a backend: jax.nn and jax.numpy ops, gradients from jax.grad, compiled per topology."""
 import jax
 
 jax.config.update("jax_enable_x64", True)  # before any array is made, or float64 is float32
@@ -39,7 +39,8 @@ LOSSES = {
 }
 
 # XLA's CPU compile time is mostly LLVM's; its expensive passes cost a third of it on these small
-# programs and change no bit of any result in the catalogue (tests/test_batching.py checks a few).
+# programs and change no bit of any result in the catalogue (tests/test_batching.py checks four
+# cases, every activation among them).
 COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
 STATIC = ("activations", "loss", "reduction")
 

@@ -100,7 +100,8 @@ def reference_at_the_roofline(repeats):
     for _ in range(2):  # in blocks (OpenBLAS's and OpenMP's threads spin a while after a call,
         # which slows whatever runs next), twice, so a busy moment slows all three alike
         matmul = min(matmul, best_of(repeats, lambda: a @ b))
-        ours, theirs = min(ours, best_of(repeats, reference)), min(theirs, best_of(repeats, autograd))
+        ours = min(ours, best_of(repeats, reference))
+        theirs = min(theirs, best_of(repeats, autograd))
     peak = 2 * 2048 ** 3 / matmul
     figure("float64 matmul 2048³ (this machine's throughput)", f"{peak / 1e9:.1f} GFLOP/s")
     figure("reference backprop (its 11 matmuls' FLOPs / its time)",
