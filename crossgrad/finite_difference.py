@@ -59,7 +59,7 @@ def _evaluate(problem, parameters):
     return reduced_loss(problem.loss, problem.reduction, problem.targets, prediction), signs
 
 
-def _central(problem, parameters, shift, step):
+def _central(problem, parameters, signs_here, shift, step):
     """(E(p + h·shift) − E(p − h·shift)) / 2h, and whether the two passes straddle a kink."""
     plus = [(w + step * dw, None if b is None else b + step * db)
             for (w, b), (dw, db) in zip(parameters, shift)]
@@ -67,7 +67,6 @@ def _central(problem, parameters, shift, step):
              for (w, b), (dw, db) in zip(parameters, shift)]
     (e_plus, signs_plus), (e_minus, signs_minus) = (_evaluate(problem, plus),
                                                     _evaluate(problem, minus))
-    _, signs_here = _evaluate(problem, parameters)
     return (e_plus - e_minus) / (2 * step), not (signs_plus == signs_here == signs_minus)
 
 
@@ -80,6 +79,7 @@ def _unit_shift(parameters, layer, which, index):
 def full(problem):
     """Every ∂E/∂W_ij and ∂E/∂b_j by its own central difference."""
     parameters = _parameters(problem)
+    _, signs_here = _evaluate(problem, parameters)  # the kinks' sides at p, once
     grads = {0: [], 1: []}
     kinked = {0: [], 1: []}
     for layer, (w, b) in enumerate(parameters):
@@ -91,8 +91,9 @@ def full(problem):
             gradient, crossed = np.zeros_like(array), np.zeros(array.shape, dtype=bool)
             for index in np.ndindex(array.shape):
                 step = EPSILON ** (1 / 3) * max(1.0, abs(float(array[index])))
-                gradient[index], crossed[index] = _central(
-                    problem, parameters, _unit_shift(parameters, layer, which, index), step)
+                shift = _unit_shift(parameters, layer, which, index)
+                gradient[index], crossed[index] = _central(problem, parameters, signs_here,
+                                                           shift, step)
             grads[which].append(gradient)
             kinked[which].append(crossed)
     return FiniteDifferences("full", grads[0], grads[1], kinked[0], kinked[1])
@@ -116,12 +117,13 @@ def random_directions(problem, count, seed):
 def projection(problem, count=PROJECTIONS, seed=PROJECTION_SEED):
     """⟨v, ∇E⟩ by directional central differences along `count` seeded N(0, 1) directions."""
     parameters = _parameters(problem)
+    _, signs_here = _evaluate(problem, parameters)  # the kinks' sides at p, once
     largest = max(float(np.max(np.abs(w))) for w, _ in parameters)
     step = EPSILON ** (1 / 3) * max(1.0, largest)
     directions = random_directions(problem, count, seed)
     values, kinked = [], []
     for direction in directions:
-        value, crossed = _central(problem, parameters, direction, step)
+        value, crossed = _central(problem, parameters, signs_here, direction, step)
         values.append(value)
         kinked.append(crossed)
     return FiniteDifferences("projection", directions=directions, directional=np.array(values),
