@@ -41,6 +41,8 @@ class Comparison:
     rtol: float = float("nan")
     atol: float = float("nan")  # the absolute allowance used: the table's atol × scale (+ floor)
     scale: float = float("nan")  # the largest finite |expected| of the row
+    # the worst element's |actual − expected| / its allowance: ≤ 1 inside, > 1 outside (0/0 = 0)
+    tolerance_share: float = float("nan")
     non_finite: int = 0  # elements that are NaN or Inf on either side
     mismatch_fraction: float = float("nan")
     max_ulp: float = float("nan")  # in units in the last place of `dtype`
@@ -132,7 +134,7 @@ def compare(actual, expected, tolerance, **identity):
     finite = np.isfinite(expected)
     scale = float(np.max(np.abs(expected[finite]), initial=0.0))
     atol = tolerance.floor + tolerance.atol * scale
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         abs_diff = np.abs(actual64 - expected)
         same_infinity = (actual64 == expected) & ~finite
         abs_diff = np.where(same_infinity, 0.0, np.where(np.isnan(abs_diff), np.inf, abs_diff))
@@ -140,6 +142,7 @@ def compare(actual, expected, tolerance, **identity):
         denominator = np.where(finite, np.maximum(np.abs(expected), REL_DIFF_FLOOR), 1.0)
         rel_diff = abs_diff / denominator
         outside = abs_diff > allowed
+        share = np.where(abs_diff == 0, 0.0, abs_diff / np.where(allowed > 0, allowed, 0.0))
         worst = int(np.argmax(abs_diff - allowed)) if expected.size else 0
         ulps = ulp_distance(actual64, expected, identity["dtype"])
     mismatched = int(np.count_nonzero(outside))
@@ -156,6 +159,7 @@ def compare(actual, expected, tolerance, **identity):
         rtol=tolerance.rtol,
         atol=atol,
         scale=scale,
+        tolerance_share=float(np.max(share, initial=0.0)),
         non_finite=int(np.count_nonzero(~(np.isfinite(actual64) & finite))),
         mismatch_fraction=mismatched / expected.size if expected.size else 0.0,
         max_ulp=float(np.max(ulps, initial=0.0)),
