@@ -1,49 +1,225 @@
-"""Backends by name. Each adapter module exposes the same three things:
+"""Backends by name, and the contract every backend follows, built in or plugged in.
 
-- `backprop(problem, dtype) -> Gradients`: δ, Δw and Δb per layer as NumPy arrays of `dtype`;
-- `version() -> str`: the framework's version, for the report;
-- `DEVICE`: where it computes;
-- `UNSUPPORTED_DTYPES`: {dtype: why this backend cannot compute in it}.
+A backend is a module, or any object, with these attributes:
 
-Some also have `backprop_batch(problems, dtype)`, backprop of problems of one `topology` in one
-vectorized call, and `directional_derivatives` (forward mode, for the fwd referee).
+- `backprop(problem, dtype) -> Gradients` (required): `problem` is a `crossgrad.Problem`, all
+  float64 NumPy; `dtype` a name such as "float32". It returns a `crossgrad.Gradients`: the loss
+  (a float) and, per layer from 0 up, δ (batch × fan_out), Δw (fan_in × fan_out) and Δb
+  (fan_out, or None for a layer without bias), as NumPy arrays of `dtype`;
+- `version() -> str` (optional): what the report says it ran;
+- `DEVICE` (optional, default ""): where it computes;
+- `UNSUPPORTED_DTYPES` (optional, default {}): {dtype: why this backend cannot compute in it};
+  those runs are skipped with the reason;
+- `backprop_batch(problems, dtype) -> [Gradients]` (optional): problems of one `topology` in
+  one vectorized call (`crossgrad report --batch`);
+- `directional_derivatives(problem, dtype, directions)` (optional): ⟨v, ∇E⟩ along each
+  direction by forward mode, for the fwd referee.
 
-Installed as `crossgrad.adapters`. Frameworks are imported only when their backend is asked for.
+The built-in backends (numpy, torch, jax) and a user's go through the same door: the registry
+maps a name to "module" or "module:attribute", `load` imports it, checks the contract and
+hands out a `Backend`, which also checks what `backprop` returns. Plug-ins come from
+`register` (`crossgrad report --backend NAME=module:attribute`, the pytest plugin) and from
+installed packages' entry points in the group `crossgrad.backends`. Frameworks are imported
+only when their backend is asked for. Installed as `crossgrad.adapters`.
 """
 import importlib
 import importlib.metadata
+import numbers
 import sys
+import traceback
 
-BACKENDS = ("numpy", "torch", "jax")
+import numpy as np
 
-_MODULES = {
+BACKENDS = ("numpy", "torch", "jax")  # the built-in ones: what case files may name
+ENTRY_POINT_GROUP = "crossgrad.backends"
+
+_MODULES = {  # name -> "module" or "module:attribute" (or, registered in process, the object)
     "numpy": "crossgrad.adapters.numpy_backend",
     "torch": "crossgrad.adapters.torch_backend",
     "jax": "crossgrad.adapters.jax_backend",
 }
 _FRAMEWORKS = {"numpy": "numpy", "torch": "torch", "jax": "jax"}
+_FIELDS = ("loss", "error_terms", "weight_deltas", "bias_deltas")
+_loaded = {}  # name -> (what it was loaded from, its Backend)
+_entry_points_read = False
 
 
 class BackendUnavailable(Exception):
     """The backend's framework is not installed; the message says how to install it."""
 
 
+class BackendError(Exception):
+    """A backend that breaks the contract: it does not import, lacks `backprop`, or returns
+    something other than Gradients. The message is one line that names the backend."""
+
+
+def register(name, backend):
+    """Add backend `name`: "module", "module:attribute", or the object itself. A name already
+    registered is replaced (a plug-in may stand in for a built-in)."""
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise BackendError(f"backend name {name!r}: use letters, digits, _ and -")
+    _MODULES[name] = backend
+    _loaded.pop(name, None)
+
+
+def parse_spec(text):
+    """(name, "module[:attribute]") from 'NAME=module:attribute' or 'NAME=module'; BackendError
+    with one line when it is not of that form."""
+    name, equals, target = text.partition("=")
+    module, _, attribute = target.strip().partition(":")
+    if not equals or not name.strip() or not module.strip() or (":" in target and not attribute):
+        raise BackendError(f"--backend {text!r}: expected NAME=module:attribute or NAME=module")
+    return name.strip(), target.strip()
+
+
+def registered():
+    """{name: spec} of the backends added by name (not the built-ins): what a worker process
+    registers again before it runs (objects registered in process cannot travel)."""
+    _read_entry_points()
+    return {name: spec for name, spec in _MODULES.items()
+            if isinstance(spec, str) and spec != _builtin_spec(name)}
+
+
+def _builtin_spec(name):
+    return f"crossgrad.adapters.{name}_backend" if name in BACKENDS else None
+
+
+def names():
+    """Every backend name: the built-ins first, then the added ones in the order they came."""
+    _read_entry_points()
+    return tuple(_MODULES)
+
+
+def _read_entry_points():
+    """Register the entry points of the group crossgrad.backends, once; a name given already
+    (on the command line) keeps what was given."""
+    global _entry_points_read
+    if _entry_points_read:
+        return
+    _entry_points_read = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _MODULES.setdefault(entry_point.name, entry_point.value)
+
+
 def load(name):
-    """The adapter module for backend `name`. Raises BackendUnavailable or KeyError."""
-    module = _MODULES[name]
+    """The Backend named `name`. Raises KeyError for a name nobody registered,
+    BackendUnavailable when a built-in's framework is missing, and BackendError when a
+    plug-in does not import or lacks backprop."""
+    _read_entry_points()
+    spec = _MODULES[name]
+    target = _resolve(name, spec) if isinstance(spec, str) else spec
+    cached = _loaded.get(name)
+    if cached is not None and cached[0] is target:
+        return cached[1]
+    if not callable(getattr(target, "backprop", None)):
+        raise BackendError(f"backend {name}: {_describe(spec)} has no backprop(problem, dtype) "
+                           "function")
+    backend = Backend(name, target)
+    _loaded[name] = (target, backend)
+    return backend
+
+
+def _describe(spec):
+    return repr(spec) if isinstance(spec, str) else type(spec).__name__
+
+
+def _resolve(name, spec):
+    """The module or object that `spec` ("module" or "module:attribute") names."""
+    module_name, _, attribute = spec.partition(":")
     try:
-        return importlib.import_module(module)
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name != _FRAMEWORKS[name]:
+        if name in _FRAMEWORKS and error.name == _FRAMEWORKS[name]:
+            raise BackendUnavailable(f"{name} is not installed (pip install "
+                                     f"'crossgrad[{name}]' -c constraints.txt)") from None
+        if name in _FRAMEWORKS:
+            raise  # a built-in adapter's own dependency is missing: a bug, not a plug-in fault
+        raise BackendError(f"backend {name}: cannot import {module_name!r}: {_one_line(error)}") \
+            from None
+    except Exception as error:  # noqa: BLE001  whatever a plug-in's import raises, one line
+        if name in _FRAMEWORKS:
             raise
-        raise BackendUnavailable(
-            f"{name} is not installed (pip install 'crossgrad[{name}]' -c constraints.txt)"
-        ) from None
+        raise BackendError(f"backend {name}: importing {module_name!r} raised "
+                           f"{_one_line(error)}") from None
+    target = module
+    for part in filter(None, attribute.split(".")):
+        if not hasattr(target, part):
+            raise BackendError(f"backend {name}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    return target
+
+
+def _one_line(error):
+    """'ValueError: message (file.py:12)' on one line, where the plug-in raised it."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}{where}"
+
+
+class Backend:
+    """A backend seen through the contract: the optional attributes defaulted, `backprop`'s
+    result checked (type and loss here; lengths, shapes, dtypes and values by the runner), and
+    any other attribute the backend's own."""
+
+    def __init__(self, name, target):
+        self.name, self.target = name, target
+
+    @property
+    def DEVICE(self):  # noqa: N802  the contract's name
+        return str(getattr(self.target, "DEVICE", ""))
+
+    @property
+    def UNSUPPORTED_DTYPES(self):  # noqa: N802  the contract's name
+        return dict(getattr(self.target, "UNSUPPORTED_DTYPES", {}) or {})
+
+    def version(self):
+        found = getattr(self.target, "version", None)
+        return str(found()) if callable(found) else ""
+
+    def backprop(self, problem, dtype):
+        return checked(self.name, self.target.backprop(problem, dtype))
+
+    def __getattr__(self, attribute):
+        found = getattr(self.target, attribute)  # AttributeError when the backend lacks it
+        if attribute == "backprop_batch":
+            return lambda problems, dtype: [checked(self.name, gradients)
+                                            for gradients in found(problems, dtype)]
+        return found
+
+
+def checked(name, gradients):
+    """`gradients` when they have the Gradients fields and a real scalar loss; BackendError
+    with one line otherwise. Lengths, shapes, dtypes and values are the runner's to compare."""
+    missing = [field for field in _FIELDS if not hasattr(gradients, field)]
+    if missing:
+        raise BackendError(f"backend {name}: backprop returned {type(gradients).__name__}, not "
+                           f"crossgrad.Gradients (no {', '.join(missing)})")
+    loss = gradients.loss
+    if isinstance(loss, np.ndarray) and loss.size == 1:
+        loss = loss.reshape(()).item()
+    if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
+        raise BackendError(f"backend {name}: loss is {type(loss).__name__}, expected a float")
+    for field in _FIELDS[1:]:
+        value = getattr(gradients, field)
+        if not isinstance(value, (list, tuple)):
+            raise BackendError(f"backend {name}: {field} is {type(value).__name__}, expected a "
+                               "list with one array per layer")
+        for layer, array in enumerate(value):
+            if array is not None and not isinstance(array, np.ndarray):
+                raise BackendError(f"backend {name}: {field}[{layer}] is "
+                                   f"{type(array).__name__}, expected a NumPy array")
+    return gradients
 
 
 def framework_version(name):
-    """The version of backend `name`'s framework, or None when it is not installed; read from
-    the package's metadata unless its adapter is loaded already, so nothing heavy is imported."""
+    """The version of backend `name`'s framework, or None when it is not installed; for a
+    built-in, read from the package's metadata unless its adapter is loaded already, so nothing
+    heavy is imported; for a plug-in, its version()."""
+    if name not in _FRAMEWORKS:
+        try:
+            return load(name).version() or None
+        except (KeyError, BackendUnavailable, BackendError):
+            return None
     loaded = sys.modules.get(_MODULES[name])
     if loaded is not None:
         return loaded.version()
