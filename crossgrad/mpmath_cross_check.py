@@ -1,8 +1,10 @@
-"""Ground truth: the forward pass and backprop evaluated in 50-digit arithmetic with mpmath.
+"""The forward pass and backprop in 50-digit mpmath: crossgrad's ground truth before the ball
+arithmetic of ground_truth.py, kept as its independent cross-check (tests/test_ground_truth.py)
+and as the benchmark's baseline (benchmarks/speed.py, section 2).
 
-It shares no code with the reference or the adapters: its own formulas, written for mpmath's
-numbers, and no floating-point arithmetic until the result is rounded to float64 at the end.
-The result is a Gradients of float64 arrays, each element the correctly rounded 50-digit value.
+It shares no code with the reference, the adapters or crossgrad/balls.py: its own formulas,
+written for mpmath's numbers, and no floating-point arithmetic until the end. Unlike the balls,
+it carries no error bound: its digits are trusted, not proven.
 """
 import numpy as np
 from mpmath import mp, mpf
@@ -10,20 +12,22 @@ from mpmath import mp, mpf
 from crossgrad.reference import Gradients
 
 DIGITS = 50
-# mpmath is slow: a case is evaluated only up to this many multiply-adds (forward + backward).
+# mpmath is slow: it was the referee up to this many multiply-adds (forward + backward)
 MAX_OPERATIONS = 200_000
 
-_SLOPE = mpf("0.01")  # leaky_relu's
+# leaky_relu's slope and gelu_tanh's constant: the float64 numbers every backend is handed
+_SLOPE = mpf(0.01)
+_GELU_TANH_K = mpf(0.044715)
 
 
 def _gelu_tanh(z):
-    u = mp.sqrt(2 / mp.pi) * (z + mpf("0.044715") * z**3)
+    u = mp.sqrt(2 / mp.pi) * (z + _GELU_TANH_K * z**3)
     return z * (1 + mp.tanh(u)) / 2
 
 
 def _gelu_tanh_prime(z):
-    u = mp.sqrt(2 / mp.pi) * (z + mpf("0.044715") * z**3)
-    du = mp.sqrt(2 / mp.pi) * (1 + 3 * mpf("0.044715") * z**2)
+    u = mp.sqrt(2 / mp.pi) * (z + _GELU_TANH_K * z**3)
+    du = mp.sqrt(2 / mp.pi) * (1 + 3 * _GELU_TANH_K * z**2)
     return (1 + mp.tanh(u)) / 2 + z * du / (2 * mp.cosh(u) ** 2)
 
 
@@ -78,6 +82,15 @@ def _to_float64(rows):
 def ground_truth(problem):
     """The problem's Gradients at 50 digits, each value rounded once to float64."""
     with mp.workdps(DIGITS):
+        exact = evaluate(problem, DIGITS)
+        return Gradients(float(exact.loss), [_to_float64(d) for d in exact.error_terms],
+                         [_to_float64(w) for w in exact.weight_deltas],
+                         [None if b is None else _to_float64([b])[0] for b in exact.bias_deltas])
+
+
+def evaluate(problem, digits=DIGITS):
+    """The problem's Gradients at `digits` digits, unrounded: nested lists of mpf."""
+    with mp.workdps(digits):
         weights = [_matrix(layer.weights) for layer in problem.layers]
         biases = [None if layer.bias is None else [mpf(float(v)) for v in layer.bias]
                   for layer in problem.layers]
@@ -113,8 +126,7 @@ def ground_truth(problem):
                            for j in range(layer.fan_out)] for i in range(layer.fan_in)]
                          for l, layer in enumerate(problem.layers)]
         bias_deltas = [None if layer.bias is None else
-                       _to_float64([[rate * sum(error_terms[l][b][j] for b in range(batch))
-                                     for j in range(layer.fan_out)]])[0]
+                       [rate * sum(error_terms[l][b][j] for b in range(batch))
+                        for j in range(layer.fan_out)]
                        for l, layer in enumerate(problem.layers)]
-        return Gradients(float(factor * sum(losses)), [_to_float64(d) for d in error_terms],
-                         [_to_float64(w) for w in weight_deltas], bias_deltas)
+        return Gradients(factor * sum(losses), error_terms, weight_deltas, bias_deltas)

@@ -1,5 +1,6 @@
 """Referees that share no code or arithmetic with either side: finite differences of the
-reference's forward loss, 50-digit ground truth, and each framework's own forward mode.
+reference's forward loss, the ground truth proven in ball arithmetic, and each framework's own
+forward mode.
 
 Each adds rows with its own `compared_to`; expected is the referee, actual the backend.
 """
@@ -9,7 +10,7 @@ import numpy as np
 
 from crossgrad import finite_difference as fd
 from crossgrad.compare import compare
-from crossgrad.ground_truth import MAX_OPERATIONS, ground_truth, operations
+from crossgrad.ground_truth import CERTAIN_BITS, MAX_OPERATIONS, Uncertain, ground_truth, operations
 from crossgrad.metrics import relative_l2
 from crossgrad.tolerances import Tolerance
 
@@ -91,17 +92,75 @@ def _with_kinks(row, note, kinked):
     return replace(row, note=note)
 
 
+def _proven_or_why_not(problem):
+    if operations(problem) > MAX_OPERATIONS:
+        return f"over {MAX_OPERATIONS:,} multiply-adds"
+    try:
+        return ground_truth(problem)
+    except Uncertain as uncertain:
+        return str(uncertain)
+
+
+def proven_truth(case):
+    """The case's ground truth (a ground_truth.Truth), or a str: why it has none."""
+    return _once(case, "truth", _proven_or_why_not)
+
+
 def truth(case):
-    """The case's 50-digit ground truth, or None when it is over MAX_OPERATIONS."""
-    if operations(case.problem) > MAX_OPERATIONS:
-        return None
-    return _once(case, "truth", ground_truth)
+    """The case's proven ground truth as float64 Gradients (NaN where a kink leaves an element
+    unknown), or None when it has none."""
+    found = proven_truth(case)
+    return None if isinstance(found, str) else found.gradients
+
+
+def known_truth(truth_gradients, gradients):
+    """The truth with each element a kink leaves unknown (NaN) replaced by the backend's own
+    value, so that it is not compared (as finite differences across a kink are not)."""
+    def known(expected, actual):
+        if expected is None or getattr(actual, "shape", None) != expected.shape:
+            return expected  # compare() reports the missing or misshapen side first
+        return np.where(np.isnan(expected), np.asarray(actual, dtype=np.float64), expected)
+    fields = {}
+    for field in ("error_terms", "weight_deltas", "bias_deltas"):
+        actual = list(getattr(gradients, field) or [])
+        fields[field] = [known(expected, actual[l] if l < len(actual) else None)
+                         for l, expected in enumerate(getattr(truth_gradients, field))]
+    return truth_gradients._replace(**fields)
+
+
+_FIELDS = {"error_term": "error_terms", "weight_delta": "weight_deltas",
+           "bias_delta": "bias_deltas"}
+
+
+def proven_rows(rows, truth):
+    """The ground-truth rows with the proof in `note`, and those holding elements that a kink
+    leaves unknown labelled `kink`, with how many were not compared."""
+    note = (f"proven: ball arithmetic at {truth.bits} bits, every radius below 2^-{CERTAIN_BITS} "
+            "of its value; midpoints rounded once to float64")
+    sites = ", ".join(f"layer {l} ({s}, {u})" for l, s, u in truth.kinks[:3]) + (
+        f" and {len(truth.kinks) - 3} more" if len(truth.kinks) > 3 else "")
+    proven = []
+    for row in rows:
+        expected = (getattr(truth.gradients, _FIELDS[row.quantity])[row.layer]
+                    if row.quantity in _FIELDS and row.layer is not None else None)
+        unknown = int(np.isnan(expected).sum()) if expected is not None else 0
+        if unknown:
+            row = replace(row, label="kink", label_detail=(
+                f"{unknown} of {expected.size} elements depend on a pre-activation whose ball "
+                f"straddles a kink (sample, unit): {sites}"),
+                note=note + f"; {unknown} elements a kink leaves unknown were not compared")
+        else:
+            row = replace(row, note=note)
+        proven.append(row)
+    return proven
 
 
 def closer_to_truth(backend_array, reference_array, truth_array, backend):
-    """Which side of a disagreement is nearer the ground truth, with both rel_l2."""
-    ours = relative_l2(np.asarray(backend_array, dtype=np.float64), truth_array)
-    theirs = relative_l2(np.asarray(reference_array, dtype=np.float64), truth_array)
+    """Which side of a disagreement is nearer the ground truth, with both rel_l2 (over the
+    elements the truth knows: not those a kink leaves unknown)."""
+    known = ~np.isnan(truth_array)
+    ours = relative_l2(np.asarray(backend_array, dtype=np.float64)[known], truth_array[known])
+    theirs = relative_l2(np.asarray(reference_array, dtype=np.float64)[known], truth_array[known])
     if ours == theirs:
         return f"neither (both rel_l2 {ours:.2e})"
     winner = backend if ours < theirs else "the reference"
