@@ -25,6 +25,7 @@ only when their backend is asked for. Installed as `crossgrad.adapters`.
 import importlib
 import importlib.metadata
 import numbers
+import os
 import sys
 import traceback
 
@@ -32,6 +33,7 @@ import numpy as np
 
 BACKENDS = ("numpy", "torch", "jax")  # the built-in ones: what case files may name
 ENTRY_POINT_GROUP = "crossgrad.backends"
+ENVIRONMENT = "CROSSGRAD_BACKENDS"
 
 _MODULES = {  # name -> "module" or "module:attribute" (or, registered in process, the object)
     "numpy": "crossgrad.adapters.numpy_backend",
@@ -91,14 +93,24 @@ def names():
 
 
 def _read_entry_points():
-    """Register the entry points of the group crossgrad.backends, once; a name given already
-    (on the command line) keeps what was given."""
+    """Register, once, the backends named in CROSSGRAD_BACKENDS ('NAME=module:attribute,...',
+    how the command line's --backend reaches worker processes) and the entry points of the
+    group crossgrad.backends; a name given already keeps what was given."""
     global _entry_points_read
     if _entry_points_read:
         return
     _entry_points_read = True
+    for item in filter(str.strip, os.environ.get(ENVIRONMENT, "").split(",")):
+        name, spec = parse_spec(item)
+        _MODULES.setdefault(name, spec)
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         _MODULES.setdefault(entry_point.name, entry_point.value)
+
+
+def export():
+    """Put the backends added by name into CROSSGRAD_BACKENDS, which worker processes started
+    from now on inherit (and so load the same backends under the same names)."""
+    os.environ[ENVIRONMENT] = ",".join(f"{name}={spec}" for name, spec in registered().items())
 
 
 def load(name):

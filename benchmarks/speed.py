@@ -7,7 +7,9 @@
 1. the NumPy reference's backprop against this machine's float64 matmul throughput and against
    torch CPU autograd, on a 4-layer, 1024-wide tanh MLP (batch 512);
 2. crossgrad's cross-check of one case (every backend and dtype) against torch.autograd.gradcheck
-   and jax.test_util.check_grads, on a 16-32-32-4 tanh MLP (batch 8, 1,664 parameters);
+   and jax.test_util.check_grads, on a 16-32-32-4 tanh MLP (batch 8, 1,664 parameters); the
+   ground truth alone, the 50-digit mpmath one against the proven balls, there and over the
+   catalogue;
 3. `crossgrad report` on the committed catalogue: wall time, and import, compile and run time
    per backend;
 4. 1,000 and 10,000 generated small cases of mixed topologies: cases per second, peak memory.
@@ -167,6 +169,8 @@ def against_the_usual_tools(repeats):
     jax_weights = tuple(jnp.asarray(layer.weights) for layer in layers)
     check_grads(jax_loss, jax_weights, order=1)  # warm up
     checked = best_of(max(1, repeats // 3), lambda: check_grads(jax_loss, jax_weights, order=1))
+    digits, balls = truth_side_by_side(problem, repeats)
+    catalogue_digits, catalogue_balls, counts = truth_side_by_side_on_the_catalogue()
 
     figure("torch.autograd.gradcheck (default mode)", f"{gradcheck * 1e3:.0f} ms")
     figure(f"jax.test_util.check_grads (jax {jax.__version__}, fwd and rev)",
@@ -180,6 +184,38 @@ def against_the_usual_tools(repeats):
     figure("check_grads time / crossgrad time, no referees", f"{checked / plain:.0f}×")
     figure("gradcheck time / crossgrad time, every referee", f"{gradcheck / referees:.1f}×",
            "≥ 30×", gradcheck / referees >= 30)
+    figure("ground truth: 50-digit mpmath (the referee before)", f"{digits * 1e3:.0f} ms")
+    figure("ground truth: proven balls (python-flint arb)", f"{balls * 1e3:.1f} ms")
+    figure("mpmath time / ball time", f"{digits / balls:.0f}×", "≥ 20×", digits / balls >= 20)
+    figure("every referee's own time / gradcheck time", f"{(referees - plain) / gradcheck:.2f}",
+           "≤ 1", referees - plain <= gradcheck)
+    figure(f"catalogue's ground truth, mpmath ({counts[0]} cases ≤ 200,000 ops)",
+           f"{catalogue_digits:.2f} s")
+    figure(f"  proven balls ({counts[1]} cases, every one)", f"{catalogue_balls:.2f} s",
+           "≤ mpmath's", catalogue_balls <= catalogue_digits)
+
+
+def truth_side_by_side(problem, repeats):
+    """The best times of the mpmath and the ball ground truth of `problem`, taken in turns."""
+    from crossgrad import ground_truth, mpmath_cross_check
+    times = [(best_of(1, lambda: mpmath_cross_check.ground_truth(problem)),
+              best_of(1, lambda: ground_truth.ground_truth(problem))) for _ in range(repeats)]
+    return min(t[0] for t in times), min(t[1] for t in times)
+
+
+def truth_side_by_side_on_the_catalogue():
+    """Seconds of the mpmath truth over the catalogue cases it took (up to its limit) and of
+    the ball truth over every case, each case's two timed in turn; and the two case counts."""
+    from crossgrad import ground_truth, mpmath_cross_check
+    from crossgrad.cases import load_catalogue
+    cases, _ = load_catalogue([ROOT / "cases"])
+    digits, balls, small = 0.0, 0.0, 0
+    for case in cases:
+        if ground_truth.operations(case.problem) <= mpmath_cross_check.MAX_OPERATIONS:
+            digits += best_of(1, lambda: mpmath_cross_check.ground_truth(case.problem))
+            small += 1
+        balls += best_of(1, lambda: ground_truth.ground_truth(case.problem))
+    return digits, balls, (small, len(cases))
 
 
 # 3 ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from crossgrad import adapters, diff, executors, new_case, report, schema
+from crossgrad import adapters, diff, executors, new_backend, new_case, plugins, report, schema
 from crossgrad.referees import REFEREES
 from crossgrad.cases import InvalidCase, case_files, load_case, load_catalogue
 from crossgrad.compare import STATUSES
@@ -25,8 +25,8 @@ def _run_all(cases, backends, dtypes, referee_names=(), execution=None):
     that raises gives an error row (runner.run) and the run goes on. `execution` holds
     executors.execute's options (executor, workers, scheduler, gpu_backends, batch); whichever
     executor runs them, the rows come in the same order."""
-    runs = [(case, backend, dtype) for case in cases
-            for backend in backends if backend in case.backends
+    runs = [(plugins.case_for(case, backend), backend, dtype) for case in cases
+            for backend in backends if plugins.runs_case(backend, case)
             for dtype in dtypes if dtype in case.dtypes]
     with tqdm(total=len(runs), desc="crossgrad report", unit="run", file=sys.stderr,
               disable=_quiet(), leave=False, dynamic_ncols=True) as progress:
@@ -107,7 +107,7 @@ def command_show(args):
         print(invalid, file=sys.stderr)
         return 1
     results = {}
-    for backend in (b for b in args.backends if b in case.backends):
+    for backend in (b for b in args.backends if plugins.runs_case(b, case)):
         try:
             adapter = adapters.load(backend)
         except adapters.BackendUnavailable as unavailable:
@@ -178,6 +178,17 @@ def command_new(args):
     return 0
 
 
+def command_new_backend(args):
+    try:
+        path, module = new_backend.write_new(args.name)
+    except (new_backend.NewBackendError, OSError) as error:
+        print(f"crossgrad new-backend: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}; check it on the seed case, in this folder, with: "
+          f"pytest --crossgrad-backend {module}={module} -k seed_3_2_1")
+    return 0
+
+
 def _referees(text):
     if text.strip() in ("all", "none"):
         return list(REFEREES) if text.strip() == "all" else []
@@ -200,8 +211,13 @@ def parser():
     commands = top.add_subparsers(dest="command", required=True)
 
     def selection(sub):
-        sub.add_argument("--backends", type=_names(adapters.BACKENDS), default=list(adapters.BACKENDS),
-                         help="comma-separated, from: " + ", ".join(adapters.BACKENDS))
+        sub.add_argument("--backends", type=_list, metavar="LIST",
+                         help="comma-separated, from: " + ", ".join(adapters.names())
+                              + ", and those added with --backend (default: all of them)")
+        sub.add_argument("--backend", action="append", default=[], metavar="NAME=module:attribute",
+                         help="add a backend of your own (or NAME=module), imported from the "
+                              "current folder or PYTHONPATH; NAME is the report's backend column; "
+                              "repeatable")
         sub.add_argument("--dtypes", type=_names(DTYPES), default=list(DTYPES),
                          help="comma-separated, from: " + ", ".join(DTYPES))
 
@@ -261,14 +277,44 @@ def parser():
     sub.add_argument("--from", dest="existing", metavar="EXISTING.yaml",
                      help="copy this case, comments and all, with a new description to write")
     sub.set_defaults(handler=command_new)
+
+    sub = commands.add_parser("new-backend", help="write a commented template of a backend of "
+                              "your own, which passes on the seed case as it stands")
+    sub.add_argument("name", metavar="NAME", help="writes NAME.py (a module name), or give a "
+                     "path ending in .py")
+    sub.set_defaults(handler=command_new_backend)
     return top
+
+
+def _list(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _choose_backends(args):
+    """Register --backend's plug-ins and set args.backends to the backends to run; print one
+    line for each plug-in that cannot run (the others go on) and return those lines. A usage
+    error (a spec not NAME=module:attribute, an unknown name) exits 2 after one line, as
+    argparse's do."""
+    if not hasattr(args, "backends"):
+        return []
+    try:
+        plugins.add(args.backend)
+        args.backends, problems = plugins.choose(args.backends)
+    except adapters.BackendError as error:
+        print(f"crossgrad {args.command}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for problem in problems:
+        print(f"crossgrad {args.command}: {problem}", file=sys.stderr)
+    return problems
 
 
 def main(argv=None):
     """Run one command; returns its exit status (130 when interrupted, as a shell would say)."""
     args = parser().parse_args(argv)
     try:
-        return args.handler(args)
+        backend_problems = _choose_backends(args)
+        status = args.handler(args)
+        return max(status, 1) if backend_problems else status
     except KeyboardInterrupt:
         kept = f"; {args.out} holds the last complete report" if args.command == "report" else ""
         print(f"crossgrad {args.command}: interrupted{kept}", file=sys.stderr)
