@@ -230,7 +230,7 @@ def parser():
                      "that report, and exit 1 if anything got worse")
     sub.add_argument("--referees", type=_referees, default=list(REFEREES), metavar="LIST",
                      help="independent referees to add, comma-separated from fd (finite "
-                          "differences), truth (50-digit ground truth), fwd (forward mode), or "
+                          "differences), truth (proven ground truth), fwd (forward mode), or "
                           "all or none (default: all; each is size-bounded)")
     sub.add_argument("--executor", choices=executors.EXECUTORS, default="auto",
                      help="where the cases run: here (serial), in a pool of local processes, or "

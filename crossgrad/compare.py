@@ -98,7 +98,7 @@ class Comparison:
                      f"max rel diff {self.max_rel_diff:.2e} (allowed {self.rtol:.1e}); "
                      f"max {self.max_ulp:.3g} ulp; rel_l2 {self.rel_l2:.2e}"]
         if self.closer_to_truth:
-            lines.append(f"closer to the 50-digit ground truth: {self.closer_to_truth}")
+            lines.append(f"closer to the proven ground truth: {self.closer_to_truth}")
         if self.note:
             lines.append(f"({self.compared_to}: {self.note})")
         lines.append(f"rerun: {self.rerun()}")

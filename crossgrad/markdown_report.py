@@ -46,9 +46,10 @@ def reference_accuracy(frame):
                  & (frame["compared_to"] == "ground_truth") & (frame["status"] != "skipped")]
     if rows.empty:
         return []
-    lines = ["## The reference against the 50-digit ground truth", "",
-             f"How far the float64 NumPy reference is from mpmath's 50-digit evaluation of the "
-             f"same backprop, over the {rows['case'].nunique()} cases small enough for it: the "
+    lines = ["## The reference against the proven ground truth", "",
+             f"How far the float64 NumPy reference is from the ground truth, the same backprop "
+             "in ball arithmetic with every value proven to 2⁻⁶⁰ of itself before it is rounded "
+             f"to float64, over the {rows['case'].nunique()} cases small enough for it: the "
              "largest distance of an element in ulps (large where an element is a cancellation "
              "near zero), and the largest difference in ulps of its layer's largest value.", "",
              "| quantity | max ulp (element) | max ulp of the layer's scale | worst case |",
