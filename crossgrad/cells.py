@@ -50,7 +50,7 @@ def truth_name(compared_to):
     return {"reference": "", "expected": "golden"}.get(compared_to, compared_to)
 
 
-def _fold(status, compared_to, relative, first_layer):
+def _fold(status, compared_to, relative, first_layer, share):
     """The worst status of a group's rows (given as one list per column, in row order); their
     largest relative difference from the `truth` it was measured against (the reference where
     there are reference rows, else the golden values); `worst_against`, the truths (as
@@ -64,9 +64,11 @@ def _fold(status, compared_to, relative, first_layer):
     worst_against = "" if worst_status not in WORDS or worst & {"reference", ""} else ", ".join(
         sorted(map(truth_name, worst)))
     first = next((layer for layer in first_layer if not pd.isna(layer)), None)
+    shares = [x for s, x in zip(status, share) if s == worst_status and not math.isnan(x)]
     return {"status": worst_status, "max_rel_diff": max(against) if against else math.nan,
             "truth": truth, "worst_against": worst_against,
-            "first_divergent_layer": None if first is None else int(first)}
+            "first_divergent_layer": None if first is None else int(first),
+            "tolerance_share": max(shares) if shares else math.nan}
 
 
 def fold(frame, by, order=None):
@@ -81,6 +83,8 @@ def fold(frame, by, order=None):
         groups.setdefault(key, []).append(position)
     columns = [ran[c].tolist() for c in ("status", "compared_to", "max_rel_diff",
                                           "first_divergent_layer")]
+    columns.append(ran["tolerance_share"].tolist() if "tolerance_share" in ran
+                   else [math.nan] * len(ran))
     records = [dict(zip(keys, key), column=column_label(*key[-2:]),
                     **_fold(*([values[i] for i in positions] for values in columns)))
                for key, positions in groups.items()]
@@ -88,7 +92,8 @@ def fold(frame, by, order=None):
     order = order or (lambda values: values)
     records.sort(key=lambda r: (order(tuple(r[k] for k in by)), labels[r["column"]]))
     cells = pd.DataFrame(records, columns=keys + ["column", "status", "max_rel_diff", "truth",
-                                                  "worst_against", "first_divergent_layer"])
+                                                  "worst_against", "first_divergent_layer",
+                                                  "tolerance_share"])
     return cells.astype({"first_divergent_layer": "Int64"})
 
 
@@ -131,6 +136,8 @@ def row_label(layer, quantity, compared_to):
     where = quantity if pd.isna(layer) else f"layer {layer} · {quantity}"
     if not quantity:
         where = "whole run"  # a backend that raised, or a skipped run
+    elif not compared_to:  # a declared divergence that no longer reproduces: its own row
+        where += " (declared divergence)"
     return where + (f" vs {truth_name(compared_to)}" if truth_name(compared_to) else "")
 
 
@@ -143,18 +150,20 @@ def _backprop_order(values):
     return truth, -height, _rank(quantity, QUANTITY_ORDER)
 
 
-def case_cells(frame, case):
-    """The cells of one case, one per truth × layer × quantity × backend × dtype, each with its
-    `row` label, in backprop order (see _backprop_order)."""
-    by = ["compared_to", "layer", "quantity"]
-    cells = fold(frame[frame["case"] == case], by, _backprop_order)
+def case_cells(frame):
+    """{case: its cells}, one cell per truth × layer × quantity × backend × dtype, each with its
+    `row` label, in backprop order (see _backprop_order); the rows are folded once, for every
+    case of `frame` together."""
+    by = ["case", "compared_to", "layer", "quantity"]
+    cells = fold(frame, by, lambda values: (values[0],) + _backprop_order(values[1:]))
     cells["row"] = [row_label(*values) for values in zip(cells["layer"], cells["quantity"],
                                                          cells["compared_to"])]
     # each row names its truth, and where the disagreement starts is a fact of the whole run,
     # which these rows spell out: neither needs saying again in the cells
     cells["worst_against"] = ""
     cells["first_divergent_layer"] = pd.array([pd.NA] * len(cells), dtype="Int64")
-    return cells
+    return {case: group.drop(columns="case").reset_index(drop=True)
+            for case, group in cells.groupby("case", sort=False)}
 
 
 def network_text(case):

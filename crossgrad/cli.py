@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 from tqdm import tqdm
@@ -20,19 +21,20 @@ def _quiet():
     return in_ci or not getattr(sys.stderr, "isatty", lambda: False)()
 
 
-def _run_all(cases, backends, dtypes, referee_names=(), execution=None):
+def _run_all(cases, backends, dtypes, referee_names=(), execution=None, collect=None):
     """Every case on every selected backend and dtype it asks for, in a fixed order; a backend
     that raises gives an error row (runner.run) and the run goes on. `execution` holds
     executors.execute's options (executor, workers, scheduler, gpu_backends, batch); whichever
-    executor runs them, the rows come in the same order."""
+    executor runs them, the rows come in the same order. With `collect`, each run's rows go to
+    collect(position, rows) as they come (see executors.execute), and nothing is returned."""
     runs = [(plugins.case_for(case, backend), backend, dtype) for case in cases
             for backend in backends if plugins.runs_case(backend, case)
             for dtype in dtypes if dtype in case.dtypes]
     with tqdm(total=len(runs), desc="crossgrad report", unit="run", file=sys.stderr,
               disable=_quiet(), leave=False, dynamic_ncols=True) as progress:
         results = executors.execute(runs, referee_names, progress=progress.update,
-                                    **(execution or {}))
-    return [row for rows in results for row in rows]
+                                    collect=collect, **(execution or {}))
+    return None if results is None else [row for rows in results for row in rows]
 
 
 def _execution(args):
@@ -50,9 +52,23 @@ def _read_report(path):
         return None
 
 
-def command_report(args):
+def _usage_problem(args):
+    """Why the report command cannot start (a path that is not there, an --out that is a
+    file), in one line, or None; checked before any work, so the previous report stays."""
     if args.executor != "dask" and (args.scheduler or args.gpu_backends):
-        print("crossgrad: --scheduler and --gpu-backends need --executor dask", file=sys.stderr)
+        return "--scheduler and --gpu-backends need --executor dask"
+    missing = [path for path in args.cases if not os.path.exists(path)]
+    if missing:
+        return f"--cases: no such file or folder: {', '.join(missing)}"
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        return f"--out: {args.out} is a file, not a folder"
+    return None
+
+
+def command_report(args):
+    problem = _usage_problem(args)
+    if problem:
+        print(f"crossgrad report: {problem}", file=sys.stderr)
         return 2
     previous = None
     if args.compare is not None:  # read it before the run, not after minutes of it
@@ -62,29 +78,34 @@ def command_report(args):
     cases, errors = load_catalogue(args.cases)
     for error in errors:
         print(error, file=sys.stderr)
-    try:
-        ran = _run_all(cases, args.backends, args.dtypes, args.referees, _execution(args))
-    except executors.ExecutorError as error:
-        print(f"crossgrad: {error}", file=sys.stderr)
-        return 2
-    rows = report.invalid_rows(errors) + ran
-    paths = report.write(rows, args.out, cases)
-    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
-    errored = len({row.case for row in rows if row.status == "error"})
-    print(f"crossgrad report: {len(cases)} cases, {len(rows)} rows: "
+    with report.RowStore() as rows:
+        rows.add(-1, report.invalid_rows(errors))  # before every run
+        try:
+            _run_all(cases, args.backends, args.dtypes, args.referees, _execution(args),
+                     collect=rows.add)
+        except executors.ExecutorError as error:
+            print(f"crossgrad: {error}", file=sys.stderr)
+            return 2
+        with warnings.catch_warnings():  # the libraries' warnings are not the user's business
+            warnings.simplefilter("ignore")
+            paths = report.write(rows, args.out, cases, errors=errors)
+    counts = {s: rows.counts.get(s, 0) for s in STATUSES}
+    failures = rows.failures_in_order()
+    errored = len(rows.errored_cases)
+    print(f"crossgrad report: {len(cases)} cases, {rows.rows} rows: "
           + ", ".join(f"{n} {s}" for s, n in counts.items())
           + (f"; {len({e.path for e in errors})} invalid case files" if errors else "")
           + (f"; {errored} cases with errors" if errored else "")
           + f" -> {paths[0].parent}: {', '.join(p.name for p in paths)}")
-    for row in rows:
-        if row.failed and row.backend:
-            print(f"FAIL {row.title()}", file=sys.stderr)
+    for _, _, _, _, title, has_backend in failures:
+        if has_backend:
+            print(f"FAIL {title}", file=sys.stderr)
     worse = False
     if previous is not None:
         found = diff.changes(previous, diff.read(paths[0]))
         print("\n".join(diff.describe(found, args.compare, paths[0])))
         worse = any(change.worse for change in found)
-    return 1 if any(row.failed for row in rows) or worse else 0
+    return 1 if failures or worse else 0
 
 
 def command_diff(args):

@@ -87,8 +87,10 @@ def _return_free_memory():
 
 
 def execute(runs, referee_names=(), executor="serial", workers=None, scheduler=None,
-            gpu_backends=(), batch=False, progress=None):
+            gpu_backends=(), batch=False, progress=None, collect=None):
     """runner.run for each (case, backend, dtype) of `runs`: one list of rows per run, in order.
+    With `collect`, each run's rows go instead to collect(position, rows) as its unit finishes
+    (units finish in any order), nothing is kept, and execute returns None.
 
     `executor` is 'serial' (here), 'processes' (`workers` spawned processes, default one per
     CPU), 'dask' (the cluster at `scheduler`, or a LocalCluster of `workers` processes) or
@@ -96,17 +98,25 @@ def execute(runs, referee_names=(), executor="serial", workers=None, scheduler=N
     serial). `progress`, when given, is called with the number of runs each finished unit held.
     """
     executor = resolve(executor, len(runs), workers)
+    results = [None] * len(runs) if collect is None else None
+
+    def finish(unit, rows):
+        for position, run_rows in zip(unit.positions, rows):
+            if collect is None:
+                results[position] = run_rows
+            else:
+                collect(position, run_rows)
+        if progress:
+            progress(len(unit.runs))
+
     if executor == "serial":
-        finished = []
         for unit in units(runs, gpu_backends):
-            finished.append((unit, run_unit(unit, referee_names, batch)))
-            if progress:
-                progress(len(unit.runs))
-        return _in_order(len(runs), finished)
+            finish(unit, run_unit(unit, referee_names, batch))
+        return results
     todo = sorted(units(runs, gpu_backends), key=lambda u: -u.cost)
-    finished = (_processes if executor == "processes" else _dask)(
-        todo, referee_names, batch, workers, scheduler, progress)
-    return _in_order(len(runs), finished)
+    (_processes if executor == "processes" else _dask)(todo, referee_names, batch, workers,
+                                                       scheduler, finish)
+    return results
 
 
 def resolve(executor, run_count, workers=None):
@@ -118,15 +128,6 @@ def resolve(executor, run_count, workers=None):
         return executor
     several = (workers or os.cpu_count() or 1) > 1
     return "processes" if several and run_count >= AUTO_PROCESSES_FROM else "serial"
-
-
-def _in_order(count, finished):
-    """The rows of finished (unit, rows per run) pairs, put back at their runs' positions."""
-    results = [None] * count
-    for unit, rows in finished:
-        for position, run_rows in zip(unit.positions, rows):
-            results[position] = run_rows
-    return results
 
 
 @contextlib.contextmanager
@@ -144,24 +145,21 @@ def _environment(values):
                 os.environ[name] = value
 
 
-def _processes(todo, referee_names, batch, workers, scheduler, progress):
+def _processes(todo, referee_names, batch, workers, scheduler, finish):
     # spawn, not fork: JAX and torch hold threads that a forked child would inherit broken
-    finished, pool = [], None
+    pool = None
     try:
         with _environment(WORKER_ENVIRONMENT), _interrupts_held():  # the workers inherit both
             pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
                                        mp_context=multiprocessing.get_context("spawn"))
             futures = {pool.submit(run_unit, unit, referee_names, batch): unit for unit in todo}
         for future in as_completed(futures):
-            finished.append((futures[future], future.result()))
-            if progress:
-                progress(len(futures[future].runs))
+            finish(futures.pop(future), future.result())  # popped: its rows are not kept
     except BaseException:  # Ctrl-C included: drop the units not started, finish the rest
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return finished
 
 
 @contextlib.contextmanager
@@ -184,7 +182,7 @@ def _interrupts_held():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _dask(todo, referee_names, batch, workers, scheduler, progress):
+def _dask(todo, referee_names, batch, workers, scheduler, finish):
     try:
         from dask.distributed import Client, LocalCluster, as_completed as completed
     except ImportError:
@@ -202,12 +200,8 @@ def _dask(todo, referee_names, batch, workers, scheduler, progress):
         _check_resources(client, todo)
         futures = {client.submit(run_unit, unit, referee_names, batch, pure=False,
                                  resources=unit.resources or None): unit for unit in todo}
-        finished = []
         for future in completed(futures):
-            finished.append((futures[future], future.result()))
-            if progress:
-                progress(len(futures[future].runs))
-        return finished
+            finish(futures.pop(future), future.result())  # popped: the cluster drops its rows
 
 
 def _check_resources(client, todo):

@@ -17,7 +17,8 @@ _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
 def replace_together(folder, contents):
-    """Write `contents` ({file name: str or bytes}) into `folder` as one set, in its order.
+    """Write `contents` ({file name: str, bytes, or a function that writes the file's bytes into
+    the binary file it is given}) into `folder` as one set, in its order.
     Temporaries of these names that a killed process left in `folder` are removed first."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,7 +58,8 @@ def _running(pid):
 
 
 def _write_temporary(path, content):
-    """`content` (str or bytes) in full in a new temporary beside `path`; returns its name."""
+    """`content` (str, bytes, or a writer: see replace_together) in full in a new temporary
+    beside `path`; returns its name."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
                                          suffix=".tmp")
     umask = os.umask(0)
@@ -65,7 +67,10 @@ def _write_temporary(path, content):
     try:
         os.chmod(temporary, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
         with os.fdopen(handle, "wb") as file:
-            file.write(content.encode("utf-8") if isinstance(content, str) else content)
+            if callable(content):
+                content(file)
+            else:
+                file.write(content.encode("utf-8") if isinstance(content, str) else content)
     except BaseException:
         os.unlink(temporary)
         raise

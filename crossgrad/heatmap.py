@@ -1,4 +1,7 @@
-"""The heatmap: log10 of each cell's largest relative difference, cases × backend and dtype.
+"""The heatmap: cases × backend and dtype, each cell coloured by the share of its tolerance that
+its worst row uses, |actual − expected| / (atol·scale + rtol·|expected|) at the worst element, on
+a log scale with 1 (the tolerance) marked. Below 1 is inside, above 1 outside, so a passing cell
+never looks worse than a failing one; each cell's text is its largest relative difference.
 
 Drawn on matplotlib's Agg canvas (no pyplot, no global backend), and saved without dates or
 version stamps, so the same report gives the same PNG and SVG bytes.
@@ -10,15 +13,18 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Normalize
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from crossgrad.cells import WORDS, cell_text, grid
-from crossgrad.tolerances import TOLERANCES
+from crossgrad.triage import HEATMAP_ROWS
 
-LOG_RANGE = (-17.0, 0.0)  # fixed, so that two reports' pictures compare by eye
-COLORMAP = "viridis_r"  # light = close to the reference, dark = far from it; no red in it
+# log10 of the share of the tolerance; fixed, so that two reports' pictures compare by eye
+LOG_RANGE = (-6.0, 3.0)
+# blue far inside the tolerance, pale at it, red outside: the two halves meet at a share of 1
+COLORMAP = "RdYlBu_r"
+OUTSIDE_UNKNOWN = LOG_RANGE[1]  # a failing cell whose rows have no share (a structural fault)
 SKIPPED = "#cfcfcf"  # ran, but has no difference to show: skipped, or an error
 NOT_RUN = "#f4f4f4"  # the case does not ask for this backend or dtype
 FAIL = "#e3120b"
@@ -54,20 +60,30 @@ def _column_title(label, vs_golden_only):
     return f"{backend}\n{dtype}" + ("\nvs golden" if vs_golden_only else "")
 
 
-def _colorbar(fig, image, axes, labels):
-    """The colour scale in powers of ten, with each shown dtype's rtol marked on it."""
+def _colorbar(fig, image, axes):
+    """The colour scale in powers of ten, with the tolerance (a share of 1) marked on it."""
     bar = fig.colorbar(image, ax=axes, fraction=0.04, pad=0.02, aspect=40)
-    marked = {math.log10(tolerance.rtol): f"{dtype} rtol {tolerance.rtol:g}"
-              for dtype, tolerance in TOLERANCES.items()
-              if any(label.endswith(" " + dtype) for label in labels)}
-    ticks = {level: f"$10^{{{level}}}$" for level in range(int(LOG_RANGE[0]) + 1, 1, 4)
-             if all(abs(level - other) > 1.5 for other in marked)}  # no label on another
-    ticks.update(marked)
-    for level in marked:
-        bar.ax.axhline(level, color="black", linewidth=2)
+    ticks = {level: f"$10^{{{level}}}$" for level in range(int(LOG_RANGE[0]), int(LOG_RANGE[1]) + 1,
+                                                          2) if level != 0}
+    ticks[0] = "1: the tolerance"
+    bar.ax.axhline(0, color="black", linewidth=2.5)
     bar.set_ticks(sorted(ticks), labels=[ticks[level] for level in sorted(ticks)])
     bar.ax.tick_params(labelsize=FONT - 1)
-    bar.set_label("largest relative difference\nfrom the reference (log scale)", fontsize=FONT)
+    bar.set_label("share of the tolerance used by the worst element\n(log scale; above 1 is "
+                  "outside)", fontsize=FONT)
+
+
+def colour_values(cells):
+    """Each cell's log10 tolerance_share, clipped to LOG_RANGE (exactly 0 is the lightest); a
+    failing cell without a share (a structural fault) sits at the top; NaN where there is
+    nothing to show (skipped, error, not run)."""
+    share = cells["tolerance_share"].to_numpy(dtype=float)
+    failing = cells["status"].isin(["fail", "expected_divergence"]).to_numpy()
+    with np.errstate(divide="ignore"):
+        values = np.clip(np.log10(share), *LOG_RANGE)
+    values[failing & np.isnan(share)] = OUTSIDE_UNKNOWN
+    values[~cells["status"].isin(["pass", "fail", "expected_divergence"]).to_numpy()] = np.nan
+    return values
 
 
 def _fill_cells(axes, runs, values, texts, colormap, norm):
@@ -101,13 +117,19 @@ def _label_axes(axes, cases, labels, vs_golden):
     axes.spines[:].set_visible(False)
 
 
-def figure(cells):
-    """The heatmap of the summary's cells (crossgrad.cells.fold by case) as a Figure."""
+def figure(cells, plan=None):
+    """The heatmap of the summary's cells (crossgrad.cells.fold by case) as a Figure; for a
+    large report (`plan`, see triage) only its first triage.HEATMAP_ROWS cases."""
+    title = "How much of its tolerance each backend uses, against the float64 NumPy reference"
+    if plan is not None and plan.large:
+        first = set(plan.shown[:HEATMAP_ROWS])
+        cells = cells[cells["case"].isin(first)]
+        title += (f"\nthe first {len(first):,} of {plan.total:,} cases: what needs eyes, then "
+                  "the closest to their tolerance (every case: agreement.csv)")
     statuses = grid(cells, "case", "status")
-    relative = grid(cells, "case", "max_rel_diff").to_numpy(dtype=float, na_value=np.nan)
+    values = grid(cells.assign(colour=colour_values(cells)), "case", "colour").to_numpy(
+        dtype=float, na_value=np.nan)
     cases, labels = list(statuses.index), list(statuses.columns)
-    with np.errstate(divide="ignore"):
-        values = np.clip(np.log10(relative), *LOG_RANGE)  # exactly 0 shows as the lightest
     runs = statuses.to_numpy()
     width = (2.6 + INCHES["name_character"] * max(map(len, cases), default=10)
              + INCHES["column"] * len(labels))
@@ -116,7 +138,8 @@ def figure(cells):
     FigureCanvasAgg(fig)
     axes = fig.add_subplot()
     axes.set_facecolor(NOT_RUN)
-    norm, colormap = Normalize(*LOG_RANGE), matplotlib.colormaps[COLORMAP]
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=LOG_RANGE[0], vmax=LOG_RANGE[1])
+    colormap = matplotlib.colormaps[COLORMAP]
     image = axes.imshow(np.ma.masked_invalid(values), cmap=colormap, norm=norm, aspect="auto",
                         interpolation="nearest")
     texts = [_cell_label(cell) for _, cell in cells.iterrows()]
@@ -126,15 +149,14 @@ def figure(cells):
     truths = grid(cells, "case", "truth")
     _label_axes(axes, cases, labels,
                 [set(truths[label].dropna()) - {""} == {"expected"} for label in labels])
-    _colorbar(fig, image, axes, labels)
+    _colorbar(fig, image, axes)
     fig.legend(handles=[Patch(facecolor="white", edgecolor=FAIL, linewidth=3, label="✗ fail"),
                         Patch(facecolor="white", edgecolor=DIVERGES, linewidth=3, linestyle="--",
                               label="~ declared divergence"),
                         Patch(facecolor=SKIPPED, label="skipped"),
                         Patch(facecolor=NOT_RUN, edgecolor="#bbbbbb", label="– not asked for")],
                loc="outside lower center", ncol=4, frameon=False, fontsize=FONT)
-    fig.suptitle("How far each backend is from the float64 NumPy reference",
-                 fontsize=FONT + 3, fontweight="bold")
+    fig.suptitle(title, fontsize=FONT + 3, fontweight="bold")
     fig.draw_without_rendering()  # lay it out once, and keep that layout for every format
     fig.set_layout_engine("none")
     return fig

@@ -7,7 +7,8 @@ import re
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from crossgrad.cells import LEGEND, NOT_RUN, case_cells, cell_text, grid, network_text
+from crossgrad.cells import LEGEND, NOT_RUN, cell_text, grid, network_text
+from crossgrad.markdown_report import large_intro, share_text
 
 # The per-layer rows each case's section lists in full, in this order.
 ROW_COLUMNS = ("backend", "dtype", "layer", "quantity", "compared_to", "status", "label",
@@ -92,8 +93,8 @@ def _rows_table(rows, uuid):
     return f'<div class="wide">{_compact(table)}</div>'
 
 
-def _case_section(frame, number, name, case, comparisons):
-    rows = frame[frame["case"] == name]
+def _case_section(number, name, case, cells, rows, messages):
+    """One case's section: its facts, its cells, every failure's message and all its rows."""
     parts = [f'<section id="{anchor(name)}">', f"<h3>{html.escape(name)}</h3>"]
     if case is not None:
         facts = [f"<b>Network:</b> {html.escape(network_text(case))}"]
@@ -103,25 +104,51 @@ def _case_section(frame, number, name, case, comparisons):
                   f"{html.escape(d.reason)}" for d in case.divergences]
         parts += [f"<p>{html.escape(case.description)}</p>",
                   "<ul>" + "".join(f"<li>{fact}</li>" for fact in facts) + "</ul>"]
-    cells = case_cells(frame, name)
-    if not cells.empty:
+    if cells is not None:
         parts.append(_styled(cells, "row", f"case{number}"))
-    messages = [c.message() if c.backend else c.problem for c in comparisons
-                if c.case == name and c.failed]
     parts += [f"<pre>{html.escape(message)}</pre>" for message in messages]
     parts += [f"<details><summary>All {len(rows)} rows of {html.escape(name)}</summary>",
               _rows_table(rows, f"rows{number}"), "</details>", "</section>"]
     return "\n".join(parts)
 
 
-def page(frame, top, summary, cases, comparisons, heatmap_svg):
+def notices(top):
+    """The notices that stand above everything else (Header.notices), one paragraph each."""
+    return [f'<p class="notice"><b>{html.escape(notice)}</b></p>' for notice in top.notices]
+
+
+def _paragraphs(markdown_lines):
+    """One paragraph from Markdown lines whose only markup is [text](link)."""
+    text = html.escape(" ".join(line for line in markdown_lines if line))
+    linked = re.sub(r"\[([^]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', text)
+    return [f"<p>{linked}</p>"] if text else []
+
+
+def _folders(plan):
+    """One row per folder (a large report only): its cases by status, and the worst share."""
+    if not plan.large:
+        return []
+    table = plan.folders.rename(columns=lambda c: c.replace("_", " "))
+    table["worst share"] = [share_text(x) for x in table.pop("worst share")]
+    table.index.name = None
+    styler = Styler(table, uuid="folders", cell_ids=False).format(escape="html").format_index(
+        escape="html", axis=0)
+    return ["<h2>By folder</h2>",
+            "<p>Each folder's cases, counted by their worst status, and the largest share of its "
+            "tolerance that any row uses (above 1 is outside).</p>",
+            f'<div class="wide">{_compact(styler.to_html())}</div>']
+
+
+def page(top, summary, plan, cases, cells_by_case, rows_by_case, messages_by_case,
+         heatmap_svg):
     """The page as a string. `top` is the report's Header, `summary` the cells folded by case,
-    `cases` maps a case name to its Case, and `heatmap_svg` is the heatmap's SVG bytes, which
+    `plan` says which cases are shown and in what order (triage.plan), `cases` maps a case
+    name to its Case; `cells_by_case`, `rows_by_case` and `messages_by_case` hold each shown
+    case's cells, rows and failure messages; `heatmap_svg` is the heatmap's SVG bytes, which
     the page carries inline as a data URI."""
     picture = base64.b64encode(heatmap_svg).decode("ascii")
     facts = [("Date", top.date), ("Versions", top.versions_line()), ("Machine", top.machine),
              ("Counts", top.counts_line())]
-    names = sorted(set(frame["case"]))
     body = [
         "<h1>crossgrad agreement</h1>",
         "<p>How closely each backend's error terms, weight deltas and bias deltas agree with "
@@ -130,21 +157,25 @@ def page(frame, top, summary, cases, comparisons, heatmap_svg):
         "<a href=\"agreement.csv\">agreement.csv</a> (every row).</p>",
         '<ul class="facts">' + "".join(f"<li><b>{label}:</b> {html.escape(text)}</li>"
                                        for label, text in facts) + "</ul>",
+        *notices(top),
         "<h2>Heatmap</h2>",
-        '<img class="heatmap" alt="Heatmap: log10 of the largest relative difference from the '
-        f'reference, per case and backend/dtype" src="data:image/svg+xml;base64,{picture}">',
+        '<img class="heatmap" alt="Heatmap: each cell\'s share of its tolerance used, on a log '
+        f'scale, per case and backend/dtype" src="data:image/svg+xml;base64,{picture}">',
         "<h2>Summary</h2>",
+        *_paragraphs(large_intro(plan)),
         _styled(summary, "case", "summary", link_cases=True) if not summary.empty
         else "<p>No case ran.</p>",
         f'<p class="legend">Green: pass; red: fail; amber: a divergence the case declares; grey: '
         f"skipped. {html.escape(LEGEND)}</p>",
+        *_folders(plan),
         "<h2>Cases</h2>",
         "<p>Per case: its network, each layer's quantity on each backend and dtype (the loss "
         "first, then the layers from the output down, as backprop goes), every failure's "
         "message, and all its rows.</p>",
     ]
-    body += [_case_section(frame, number, name, cases.get(name), comparisons)
-             for number, name in enumerate(names)]
+    body += [_case_section(number, name, cases.get(name), cells_by_case.get(name),
+                           rows_by_case[name], messages_by_case.get(name, ()))
+             for number, name in enumerate(plan.shown)]
     return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                       "<title>crossgrad agreement</title>", f"<style>{CSS}</style>", "</head>",
                       "<body>", *body, "</body>", "</html>", ""])

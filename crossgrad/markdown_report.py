@@ -1,7 +1,8 @@
 """The two Markdown files: summary.md, the table at a glance, and agreement.md, the details."""
 import numpy as np
 
-from crossgrad.cells import LEGEND, NOT_RUN, case_cells, cell_text, grid, network_text
+from crossgrad.cells import LEGEND, NOT_RUN, cell_text, grid, network_text
+from crossgrad.triage import LARGE
 
 LINKS = {"summary.md": "the table at a glance", "agreement.md": "the details",
          "agreement.html": "the page with the heatmap (open it from disk)",
@@ -23,27 +24,63 @@ def _table(cells, index, index_title):
     return table.to_markdown()
 
 
-def summary(top, cells, frame):
+def notices(top):
+    """The notices that stand above everything else (Header.notices), one paragraph each."""
+    return [line for notice in top.notices for line in (f"**{notice}**", "")]
+
+
+def large_intro(plan):
+    """What a large report lists, and where the rest is (nothing for a small one)."""
+    if not plan.large:
+        return []
+    return [f"{plan.total:,} cases: more than {LARGE}, so the tables list first the "
+            f"{plan.needing_eyes:,} that need eyes (they fail, error or declare a divergence; "
+            f"the worst first), then the {len(plan.shown) - plan.needing_eyes:,} passing cases "
+            f"closest to their tolerance; every folder has a row under By folder, and every row "
+            f"of every case is in [agreement.csv](agreement.csv).", ""]
+
+
+def share_text(share):
+    """A share of the tolerance as the folder tables print it: '0.46', '3.2e+04', '—'."""
+    return NOT_RUN if share != share else f"{share:.2g}"
+
+
+def folder_table(plan):
+    """One row per folder: its cases counted by their worst status, and the worst margin."""
+    if not plan.large:
+        return []
+    table = plan.folders.rename(columns=lambda c: c.replace("_", " "))
+    table["worst share"] = [share_text(x) for x in table.pop("worst share")]
+    table.index.name = "folder"
+    return ["## By folder", "",
+            "Each folder's cases, counted by their worst status, and the largest share of its "
+            "tolerance that any row uses (|actual − expected| / (atol·scale + rtol·|expected|) "
+            "at the worst element: above 1 is outside).", "", table.to_markdown(), ""]
+
+
+def summary(top, cells, truth_rows, plan):
     """summary.md: the Header's facts as a list, then cases × backend/dtype, then the heatmap,
-    then how exact the reference itself is."""
+    then how exact the reference itself is. For a large report (see triage) the cases that need
+    eyes come first, then the closest passing ones, then one row per folder."""
     lines = ["# crossgrad summary", "",
              "How closely each backend's error terms, weight deltas and bias deltas agree with "
              "the float64 NumPy reference, case by case. " + _links("summary.md") + ".", "",
              f"- **Date:** {top.date}",
              f"- **Versions:** {top.versions_line()}",
              f"- **Machine:** {top.machine}",
-             f"- **Counts:** {top.counts_line()}", ""]
+             f"- **Counts:** {top.counts_line()}", "", *notices(top), *large_intro(plan)]
     lines += [_table(cells, "case", "case"), ""] if not cells.empty else ["No case ran.", ""]
-    lines += [LEGEND, "", "![Heatmap: log10 of the largest relative difference from the "
-                          "reference, per case and backend/dtype](heatmap.png)", ""]
-    return "\n".join(lines + reference_accuracy(frame))
+    lines += [LEGEND, "", *folder_table(plan),
+              "![Heatmap: each cell's share of its tolerance used, on a log scale, per case and "
+              "backend/dtype](heatmap.png)", ""]
+    return "\n".join(lines + reference_accuracy(truth_rows))
 
 
-def reference_accuracy(frame):
-    """The float64 reference against the 50-digit ground truth, per quantity: the largest
-    element-wise ulp distance, and the largest difference in ulps of the layer's largest value."""
-    rows = frame[(frame["backend"] == "numpy") & (frame["dtype"] == "float64")
-                 & (frame["compared_to"] == "ground_truth") & (frame["status"] != "skipped")]
+def reference_accuracy(rows):
+    """The float64 reference against the proven ground truth, per quantity: the largest
+    element-wise ulp distance, and the largest difference in ulps of the layer's largest value.
+    `rows` are the numpy float64 rows against the ground truth that ran (case, quantity,
+    max_ulp, max_abs_diff, scale)."""
     if rows.empty:
         return []
     lines = ["## The reference against the proven ground truth", "",
@@ -64,9 +101,8 @@ def reference_accuracy(frame):
     return lines + [""]
 
 
-def _declared(comparisons):
-    found = sorted({(c.case, c.backend, c.dtype, c.divergence) for c in comparisons
-                    if c.status == "expected_divergence"})
+def _declared(declared):
+    found = sorted(declared)
     if not found:
         return []
     return ["## Declared divergences", "", "| case | backend | dtype | reason |",
@@ -75,22 +111,31 @@ def _declared(comparisons):
     ] + [""]
 
 
-def _failures(comparisons):
+def _failures(messages):
     lines = []
-    for failure in (c for c in comparisons if c.failed):
-        lines += ["```", failure.message() if failure.backend else failure.problem, "```", ""]
+    for message in messages:
+        lines += ["```", message, "```", ""]
     return ["## Failures", "", *lines] if lines else []
 
 
-def _skipped(frame):
-    skipped = frame[frame["status"] == "skipped"]
-    groups = skipped.groupby(["problem", "backend", "dtype"], sort=True)["case"]
-    lines = [f"- {backend} {dtype}: {', '.join(sorted(set(cases)))}. *{reason}*"
-             for (reason, backend, dtype), cases in groups]
+def _names(cases, large, at_most=20):
+    names = sorted(set(cases))
+    if not large or len(names) <= at_most:
+        return ", ".join(names)
+    return f"{len(names):,} cases ({', '.join(names[:at_most])}, …)"
+
+
+def _skipped(skipped, large=False):
+    """`skipped`: (reason, backend, dtype, case) of each skipped row."""
+    groups = {}
+    for reason, backend, dtype, case in skipped:
+        groups.setdefault((reason, backend, dtype), []).append(case)
+    lines = [f"- {backend} {dtype}: {_names(cases, large)}. *{reason}*"
+             for (reason, backend, dtype), cases in sorted(groups.items())]
     return ["## Skipped", "", *lines, ""] if lines else []
 
 
-def _case_section(frame, name, case):
+def _case_section(cells, name, case):
     lines = [f"### {name}", ""]
     if case is not None:
         lines += [case.description, "", f"- **Network:** {network_text(case)}"]
@@ -99,26 +144,30 @@ def _case_section(frame, name, case):
         lines += [f"- **Declared divergence:** {d.describe()}: {d.reason}"
                   for d in case.divergences]
         lines.append("")
-    cells = case_cells(frame, name)
-    lines += [_table(cells, "row", "layer · quantity"), ""] if not cells.empty else [
+    lines += [_table(cells, "row", "layer · quantity"), ""] if cells is not None else [
         "Not run: the case file is invalid (see Failures).", ""]
     return lines
 
 
-def details(comparisons, frame, top, cases):
+def details(found, top, cells_by_case, cases, plan):
     """agreement.md: declared divergences, every failure's message, what was skipped and why
-    (each section only when there is something in it), then each case's layers × backend/dtype.
-    `cases` maps a case name to its Case."""
+    (each section only when there is something in it), then each shown case's layers ×
+    backend/dtype. `found` holds the rows' declared, failures, skipped and truth_rows (a
+    row_store.RowStore), `cells_by_case` each shown case's cells (cells.case_cells), `cases`
+    maps a case name to its Case, and `plan` says which cases are shown (triage.plan)."""
     lines = ["# crossgrad agreement: details", "",
              "Each backend's error terms, weight deltas and bias deltas are compared with the "
              "float64 NumPy reference (`compared_to = reference`), and with a case's golden "
              "values where it has them (`compared_to = expected`). " + _links("agreement.md")
              + ".", "", top.versions_line(), "", f"**{top.counts_line()}**", "",
-             *reference_accuracy(frame),
-             *_declared(comparisons), *_failures(comparisons), *_skipped(frame),
+             *notices(top), *reference_accuracy(found.truth_frame()),
+             *_declared(found.declared),
+             *_failures(message for _, _, _, message, _, _ in found.failures_in_order()),
+             *_skipped(found.skipped, plan.large),
              "## Cases", "",
              "Per case, each layer's quantity (the loss first, then the layers from the output "
-             "down, as backprop goes) on each backend and dtype, in the cells of the summary.", ""]
-    for name in sorted(set(frame["case"])):
-        lines += _case_section(frame, name, cases.get(name))
+             "down, as backprop goes) on each backend and dtype, in the cells of the summary.", "",
+             *large_intro(plan)]
+    for name in plan.shown:
+        lines += _case_section(cells_by_case.get(name), name, cases.get(name))
     return "\n".join(lines)

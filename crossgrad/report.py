@@ -1,4 +1,5 @@
-"""The report: every Comparison as a row of a DataFrame, and the files `crossgrad report` writes.
+"""The report: the rows (row_store.RowStore, or Comparisons), and the files `crossgrad report`
+writes.
 
 - agreement.csv: every row with every column, the machine-readable record;
 - summary.md: cases × backend/dtype at a glance, under the date, versions, machine and counts;
@@ -6,7 +7,9 @@
 - agreement.html and heatmap.png: the page and the picture.
 
 Everything but the date line of summary.md and of the page is a function of the rows, the
-versions and the machine: two runs of the same catalogue write the same bytes.
+versions and the machine: two runs of the same catalogue write the same bytes. Each step is one
+pass over the rows (or a sort): the rows are grouped once, never filtered case by case, and a
+catalogue of more than triage.LARGE cases is shown as triage describes.
 """
 import datetime
 import operator
@@ -19,13 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from crossgrad import adapters, cells, file_set, heatmap, html_report, markdown_report
+from crossgrad import adapters, cells, file_set, heatmap, html_report, markdown_report, triage
 from crossgrad.compare import COLUMNS, STATUSES, Comparison
+from crossgrad.row_store import ORDER, VIEW_COLUMNS, RowStore
 
-# The columns people read first; the rest of COLUMNS follow in their own order.
-LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
-           "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
-ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
 FILES = ("agreement.csv", "summary.md", "agreement.md", "agreement.html", "heatmap.png")
 
 
@@ -39,6 +39,7 @@ class Header:
     counts: dict  # status -> rows
     cases: int
     rows: int
+    notices: tuple = ()  # lines that must be read before anything else, above the tables
 
     def counts_line(self):
         """'10 cases, 413 rows: 405 pass · 0 fail · 0 expected divergence · 8 skipped'."""
@@ -119,26 +120,61 @@ def header(frame, now=None):
                   cases=frame["case"].nunique(), rows=len(frame))
 
 
-def write(comparisons, out, cases=(), now=None):
-    """Write the report's FILES for `comparisons` into the folder `out`, all together: an
-    interrupted write leaves the previous files as they were (see file_set).
+def _shown(frame, names):
+    """The view columns of the rows of the cases `names`, as plain values (one pass)."""
+    shown = frame[frame["case"].isin(set(names))]
+    return shown.astype({c: object for c in VIEW_COLUMNS if isinstance(shown[c].dtype,
+                                                                       pd.CategoricalDtype)})
 
-    `cases` are the Case objects that ran, for their descriptions and networks; `now` is the
-    time to print (default: the current time). Returns the paths written, in FILES' order.
+
+def _by_case(frame):
+    return {case: rows.reset_index(drop=True) for case, rows in frame.groupby("case", sort=False)}
+
+
+def write(rows, out, cases=(), now=None, errors=()):
+    """Write the report's FILES for `rows` into the folder `out`, all together: an interrupted
+    write leaves the previous files as they were (see file_set).
+
+    `rows` is a RowStore, or Comparisons in report order; `cases` are the Case objects that
+    ran, for their descriptions, networks and folders; `errors` the CaseErrors of invalid case
+    files, for their folders; `now` is the time to print (default: the current time). Returns
+    the paths written, in FILES' order.
     """
-    frame = to_frame(comparisons)
+    store = rows if isinstance(rows, RowStore) else None
+    if store is None:
+        store = RowStore()
+        store.add_all(rows)
+    try:
+        return _write(store, Path(out), cases, now, errors)
+    finally:
+        if not isinstance(rows, RowStore):
+            store.close()
+
+
+def _write(store, out, cases, now, errors):
+    frame = store.frame()
     top = header(frame, now)
-    summary = cells.fold(frame, ["case"])
-    figure = heatmap.figure(summary)
+    paths = {Path(error.path).stem: error.path for error in errors}
+    paths.update({case.name: case.path for case in cases})
+    plan = triage.plan(frame, triage.folder_names(paths))
+    shown = _shown(frame, plan.shown)
+    del frame
+    summary = cells.fold(shown, ["case"], plan.order)
+    cells_by_case = cells.case_cells(shown)
+    rows_by_case = _by_case(store.rows_of(plan.shown))
+    messages = {}
+    for _, _, case, message, _, _ in store.failures_in_order():
+        messages.setdefault(case, []).append(message)
+    figure = heatmap.figure(summary, plan)
     by_name = {case.name: case for case in cases}
     contents = {
-        "agreement.csv": frame.to_csv(index=False, lineterminator="\n"),
-        "summary.md": markdown_report.summary(top, summary, frame),
-        "agreement.md": markdown_report.details(comparisons, frame, top, by_name),
-        "agreement.html": html_report.page(frame, top, summary, by_name, comparisons,
+        "agreement.csv": store.write_csv,
+        "summary.md": markdown_report.summary(top, summary, store.truth_frame(), plan),
+        "agreement.md": markdown_report.details(store, top, cells_by_case, by_name, plan),
+        "agreement.html": html_report.page(top, summary, plan, by_name, cells_by_case,
+                                           rows_by_case, messages,
                                            heatmap.render(figure, "svg")),
         "heatmap.png": heatmap.render(figure, "png"),
     }
-    out = Path(out)
     file_set.replace_together(out, {name: contents[name] for name in FILES})
     return [out / name for name in FILES]

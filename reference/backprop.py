@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .losses import LOSSES
+from .losses import LOSSES, binary_cross_entropy_from_logits
 
 
 class Gradients(NamedTuple):
@@ -67,9 +67,13 @@ def bias_delta(learning_rate, error_term):
     return learning_rate * np.sum(error_term, axis=0)
 
 
-def reduced_loss(loss, reduction, targets, output):
-    """E: the per-sample loss, averaged or summed over the batch."""
-    per_sample = LOSSES[loss][0](targets, output)
+def reduced_loss(loss, reduction, targets, output, logits=None):
+    """E: the per-sample loss, averaged or summed over the batch. Binary cross-entropy on a
+    sigmoid output is given its `logits` z too, and computed from them."""
+    if loss == "binary_cross_entropy" and logits is not None:
+        per_sample = binary_cross_entropy_from_logits(targets, logits)
+    else:
+        per_sample = LOSSES[loss][0](targets, output)
     return float(np.sum(per_sample) * batch_factor(reduction, len(targets)))
 
 
@@ -91,5 +95,6 @@ def backprop(layers, inputs, targets, loss, reduction, learning_rate):
     weight_deltas = [weight_delta(learning_rate, x, d) for x, d in zip(layer_inputs, error_terms)]
     bias_deltas = [None if layer.bias is None else bias_delta(learning_rate, d)
                    for layer, d in zip(layers, error_terms)]
-    return Gradients(reduced_loss(loss, reduction, targets, prediction),
+    sigmoid_logits = pre_activations[-1] if layers[-1].activation == "sigmoid" else None
+    return Gradients(reduced_loss(loss, reduction, targets, prediction, sigmoid_logits),
                      error_terms, weight_deltas, bias_deltas)

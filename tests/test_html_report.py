@@ -20,8 +20,13 @@ NOW = datetime.datetime(2024, 5, 6, 7, 8, tzinfo=datetime.timezone.utc)
 SIBLINGS = {"summary.md", "agreement.md", "agreement.csv"}
 
 
+# the share of its tolerance a row of each status uses, unless a row says otherwise
+SHARES = {"pass": 0.01, "fail": 5.0, "expected_divergence": 3.0}
+
+
 def row(case, backend, dtype, status="pass", layer=0, quantity="error_term",
         compared_to="reference", rel=1e-7, **more):
+    more.setdefault("tolerance_share", SHARES.get(status, float("nan")))
     return Comparison(case=case, backend=backend, dtype=dtype, device="cpu", layer=layer,
                       quantity=quantity, compared_to=compared_to, status=status,
                       max_rel_diff=rel, **more)

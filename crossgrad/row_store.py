@@ -1,0 +1,200 @@
+"""Rows as they arrive: written at once as agreement.csv lines, kept only as what the views need.
+
+A report of 100,000 cases has millions of rows. Each run's rows are turned into their CSV lines
+as soon as their unit finishes (units finish in any order) and appended to a spill file, with
+the run's place in the catalogue; agreement.csv is then those lines put back in catalogue
+order. What stays in memory per row is the few columns every view folds (case, backend, dtype,
+layer, quantity, truth, status, the largest relative difference, the share of the tolerance
+used), as small integer codes and floats; the rows of the cases a view shows in full are read
+back from the spill. Failure messages, declared divergences, skips and the reference's rows
+against the ground truth are kept as they come: they are few, and each is told in full.
+"""
+import csv
+import io
+import math
+import tempfile
+from array import array
+
+import numpy as np
+import pandas as pd
+
+from crossgrad.compare import COLUMNS
+
+# The columns people read first; the rest of COLUMNS follow in their own order.
+LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
+           "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
+ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
+# What every view folds, for every row: kept in memory (see RowStore.frame).
+TEXT = ("case", "backend", "dtype", "device", "quantity", "compared_to", "status")
+NUMBERS = ("max_rel_diff", "tolerance_share")
+LAYERS = ("layer", "first_divergent_layer")
+VIEW_COLUMNS = TEXT[:4] + ("layer",) + TEXT[4:] + NUMBERS + ("first_divergent_layer",)
+# The columns of the reference's rows against the ground truth (markdown_report's table).
+TRUTH_COLUMNS = ("case", "quantity", "max_ulp", "max_abs_diff", "scale")
+_NO_LAYER = -1
+_STRING_COLUMNS = tuple(c for c in ORDER if c not in LAYERS and c in (
+    "case", "backend", "dtype", "device", "quantity", "compared_to", "status", "problem",
+    "worst_index", "label", "label_detail", "divergence", "closer_to_truth", "note"))
+_INTEGER_COLUMNS = ("size", "mismatched", "non_finite")
+
+
+def csv_field(value):
+    """One value as pandas' to_csv writes it: '' for None and NaN, floats in their shortest
+    round-trip form (repr), everything else as str."""
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def csv_lines(rows):
+    """The agreement.csv lines of `rows` (Comparisons), in ORDER's columns, as bytes."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerows([csv_field(getattr(row, column)) for column in ORDER] for row in rows)
+    return text.getvalue().encode("utf-8")
+
+
+def header_line():
+    return (",".join(ORDER) + "\n").encode("utf-8")
+
+
+class RowStore:
+    """The rows of one report, added run by run in any order (add), then read in catalogue
+    order: as agreement.csv (write_csv), as the view columns (frame), or in full for the cases
+    a view shows (rows_of). Positions order the runs; rows added under one position keep their
+    order. Holds a temporary spill file until close()."""
+
+    def __init__(self, folder=None):
+        self._spill = tempfile.TemporaryFile(dir=folder)
+        self._runs = {}  # position -> [(offset, length)] of its lines in the spill
+        self._cases = {}  # case -> positions, in the order added
+        self._codes = {column: {} for column in TEXT}
+        self._text = {column: array("i") for column in TEXT}
+        self._numbers = {column: array("d") for column in NUMBERS}
+        self._layers = {column: array("i") for column in LAYERS}
+        self._positions = array("q")
+        self.rows = 0
+        self.counts = {}  # status -> rows
+        self.failures = []  # (position, order, case, message, title, has_backend)
+        self.declared = set()  # (case, backend, dtype, divergence)
+        self.errored_cases = set()  # cases with a row whose status is error
+        self.skipped = []  # (problem, backend, dtype, case)
+        self.truth_rows = []  # (position, order) + TRUTH_COLUMNS of numpy float64 vs ground_truth
+
+    def add(self, position, rows):
+        """The rows of the run at `position` (an int; lower comes first in the report)."""
+        if not rows:
+            return
+        lines = csv_lines(rows)
+        offset = self._spill.seek(0, io.SEEK_END)
+        self._spill.write(lines)
+        self._runs.setdefault(position, []).append((offset, len(lines)))
+        for row in rows:
+            positions = self._cases.setdefault(row.case, [])
+            if not positions or positions[-1] != position:
+                positions.append(position)
+            for column in TEXT:
+                value = getattr(row, column)
+                codes = self._codes[column]
+                code = codes.get(value)
+                if code is None:
+                    code = codes[value] = len(codes)
+                self._text[column].append(code)
+            for column in NUMBERS:
+                self._numbers[column].append(getattr(row, column))
+            for column in LAYERS:
+                layer = getattr(row, column)
+                self._layers[column].append(_NO_LAYER if layer is None else layer)
+            self._positions.append(position)
+            self.counts[row.status] = self.counts.get(row.status, 0) + 1
+            order = self.rows
+            self.rows += 1
+            if row.status == "error":
+                self.errored_cases.add(row.case)
+            if row.failed:
+                self.failures.append((position, order, row.case,
+                                      row.message() if row.backend else row.problem,
+                                      row.title(), bool(row.backend)))
+            elif row.status == "expected_divergence":
+                self.declared.add((row.case, row.backend, row.dtype, row.divergence))
+            elif row.status == "skipped":
+                self.skipped.append((row.problem, row.backend, row.dtype, row.case))
+            if (row.backend, row.dtype, row.compared_to) == ("numpy", "float64", "ground_truth") \
+                    and row.status != "skipped":
+                self.truth_rows.append((position, order) + tuple(getattr(row, column)
+                                                                 for column in TRUTH_COLUMNS))
+
+    def add_all(self, rows):
+        """A whole list of rows in report order, as one run (for a report built in one go)."""
+        self.add(0, list(rows))
+
+    def _ordered_runs(self):
+        return sorted(self._runs)
+
+    def write_csv(self, file):
+        """agreement.csv into the binary `file`: the header, then every run's lines in order."""
+        file.write(header_line())
+        for position in self._ordered_runs():
+            for offset, length in self._runs[position]:
+                self._spill.seek(offset)
+                file.write(self._spill.read(length))
+
+    def frame(self):
+        """The VIEW_COLUMNS of every row, in report order: text columns as categoricals, layers
+        as Int64, the numbers as float64."""
+        if not self.rows:
+            return pd.DataFrame({column: pd.Series([], dtype="Int64" if column in LAYERS else
+                                                   float if column in NUMBERS else object)
+                                 for column in VIEW_COLUMNS})
+        order = np.argsort(np.frombuffer(self._positions, dtype=np.int64), kind="stable")
+        columns = {}
+        for column in TEXT:
+            codes = np.frombuffer(self._text[column], dtype=np.int32)[order]
+            columns[column] = pd.Categorical.from_codes(codes, categories=list(self._codes[column]))
+        for column in NUMBERS:
+            columns[column] = np.frombuffer(self._numbers[column], dtype=np.float64)[order]
+        for column in LAYERS:
+            layers = np.frombuffer(self._layers[column], dtype=np.int32)[order]
+            columns[column] = pd.arrays.IntegerArray(layers.astype(np.int64),
+                                                     layers == _NO_LAYER)
+        return pd.DataFrame(columns)[list(VIEW_COLUMNS)]
+
+    def case_names(self):
+        return list(self._cases)
+
+    def rows_of(self, names):
+        """Every column of the rows of the cases `names`, read back from the spill, in report
+        order, as to_frame would give them (strings, Int64 layers, floats)."""
+        positions = sorted({p for name in names for p in self._cases.get(name, ())})
+        buffer = io.BytesIO()
+        buffer.write(header_line())
+        for position in positions:
+            for offset, length in self._runs[position]:
+                self._spill.seek(offset)
+                buffer.write(self._spill.read(length))
+        buffer.seek(0)
+        frame = pd.read_csv(buffer, dtype={**{c: str for c in _STRING_COLUMNS},
+                                           **{c: "Int64" for c in LAYERS},
+                                           **{c: "int64" for c in _INTEGER_COLUMNS}},
+                            keep_default_na=False, na_values={c: [""] for c in ORDER
+                                                              if c not in _STRING_COLUMNS})
+        return frame[frame["case"].isin(set(names))].reset_index(drop=True)
+
+    def failures_in_order(self):
+        return sorted(self.failures)
+
+    def truth_frame(self):
+        """The numpy float64 rows against the ground truth, in report order (TRUTH_COLUMNS)."""
+        ordered = sorted(self.truth_rows)
+        return pd.DataFrame([row[2:] for row in ordered], columns=list(TRUTH_COLUMNS))
+
+    def close(self):
+        self._spill.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
