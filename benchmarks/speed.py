@@ -1,7 +1,8 @@
 """How fast crossgrad checks, each figure a ratio of two things measured side by side in this run.
 
-    .venv/bin/python benchmarks/speed.py            # every section (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/speed.py            # every section (about 40 minutes on 2 cores)
     .venv/bin/python benchmarks/speed.py --quick    # fewer repeats, 1,000 scale cases only
+    .venv/bin/python benchmarks/speed.py --sections 4 --counts 1000,10000
     .venv/bin/python benchmarks/speed.py --sections 1,2
 
 1. the NumPy reference's backprop against this machine's float64 matmul throughput and against
@@ -12,7 +13,9 @@
    catalogue;
 3. `crossgrad report` on the committed catalogue: wall time, and import, compile and run time
    per backend;
-4. 1,000 and 10,000 generated small cases of mixed topologies: cases per second, peak memory.
+4. `crossgrad report` as a user runs it on 1,000, 10,000 and 100,000 generated small cases of
+   mixed topologies (`--counts`): wall time, against the execution alone, peak memory, the
+   page's size; 10,000 also with every referee.
 
 Timings are the best of several repeats: the machine may be shared. Nothing here is a test.
 """
@@ -331,9 +334,10 @@ def write_small_cases(folder, count, topologies=50, seed=7):
 
 
 def scale_run(folder, referees, executor, batch):
-    """Load, run and tabulate the cases in `folder` (run in a fresh interpreter); print JSON."""
+    """Load and run the cases in `folder` (run in a fresh interpreter), no report; print JSON.
+    This is the execution alone, against which the whole command is measured."""
     import pandas  # noqa: F401  (imported before the clock starts, as crossgrad's CLI does)
-    from crossgrad import executors, report
+    from crossgrad import executors
     from crossgrad.cases import load_catalogue
     start = time.perf_counter()
     cases, errors = load_catalogue([folder])
@@ -341,31 +345,34 @@ def scale_run(folder, referees, executor, batch):
     runs = [(case, backend, dtype) for case in cases for backend in case.backends
             for dtype in case.dtypes]
     loaded = time.perf_counter()
-    results = executors.execute(runs, referees, executor, batch=batch)
-    rows = [row for found in results for row in found]
-    del results
+    counted = {"rows": 0, "failed": 0}
+
+    def count(position, rows):  # the rows are dropped as they come, as the report's store does
+        counted["rows"] += len(rows)
+        counted["failed"] += sum(row.failed for row in rows)
+
+    executors.execute(runs, referees, executor, batch=batch, collect=count)
     ran = time.perf_counter()
-    table = report.to_frame(rows).to_csv(index=False, lineterminator="\n")
-    done = time.perf_counter()
-    print(json.dumps({"cases": len(cases), "rows": len(rows), "csv_bytes": len(table),
-                      "failed": sum(row.failed for row in rows), "load": loaded - start,
-                      "run": ran - loaded, "table": done - ran, "seconds": done - start}))
+    print(json.dumps({"cases": len(cases), **counted, "load": loaded - start,
+                      "run": ran - loaded, "seconds": ran - start}))
 
 
-def peak_memory_of(argv, environment):
-    """Run argv; return the JSON it prints last and the peak resident memory of it and its
-    children, summed (sampled every 0.1 s with psutil)."""
+def measured(argv, environment):
+    """Run argv; return (its stdout, wall seconds, the peak resident memory of it and its
+    children summed, the peak of the command's own process), sampled every 0.1 s with psutil."""
     import psutil
+    start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=dict(os.environ, **environment))
-    peak = {"bytes": 0}
+    peak = {"tree": 0, "own": 0}
 
     def sample():
         parent = psutil.Process(process.pid)
         while process.poll() is None:
             try:
-                tree = [parent] + parent.children(recursive=True)
-                peak["bytes"] = max(peak["bytes"], sum(p.memory_info().rss for p in tree))
+                own = parent.memory_info().rss
+                tree = own + sum(p.memory_info().rss for p in parent.children(recursive=True))
+                peak["tree"], peak["own"] = max(peak["tree"], tree), max(peak["own"], own)
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -373,56 +380,99 @@ def peak_memory_of(argv, environment):
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
     stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - start
     watcher.join()
-    if process.returncode:
-        raise RuntimeError(stderr)
-    return json.loads(stdout.splitlines()[-1]), peak["bytes"]
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {process.returncode}:\n{stderr}")
+    return stdout, seconds, peak["tree"], peak["own"]
 
 
-def scale(counts):
-    print("\n4. Scale: generated small cases (50 topologies, depth 1-3, widths 1-16, batch 1-16), "
-          "2 worker processes; load, run, and the agreement.csv table")
+def peak_memory_of(argv, environment):
+    """Run argv; return the JSON it prints last and the peak memory of it and its children."""
+    stdout, _, tree, _ = measured(argv, environment)
+    return json.loads(stdout.splitlines()[-1]), tree
+
+
+def gib(size):
+    return f"{size / 2 ** 30:.2f} GiB"
+
+
+def command(folder, out, referees, cache):
+    """`crossgrad report` on `folder` as a user runs it: (seconds, peak of the process tree,
+    peak of the command's own process, the page's bytes, the summary line)."""
+    stdout, seconds, tree, own = measured(
+        CROSSGRAD + ["report", "--cases", str(folder), "--out", str(out), "--referees", referees],
+        dict(cache, CI="1"))
+    return seconds, tree, own, (Path(out) / "agreement.html").stat().st_size, stdout.strip()
+
+
+def scale(counts, with_referees=True):
+    print("\n4. Scale: `crossgrad report --cases DIR --referees none` on generated small cases "
+          "(50 topologies, depth 1-3, widths 1-16, batch 1-16), run as a user runs it, in a "
+          "subprocess; peak memory of its process tree (the command and its 2 worker processes) "
+          "and of the command's own process")
     with tempfile.TemporaryDirectory() as scratch:
         cache = {"CROSSGRAD_JAX_CACHE": str(Path(scratch) / "jax-cache")}
         warm_up = Path(scratch) / "warm-up"
         warm_up.mkdir()
         write_small_cases(warm_up, 100)  # two cases of each topology: every program compiles
         compiling = sum(peak_memory_of([sys.executable, __file__, "--scale-run", str(warm_up),
-                                        referees, "processes", batch], cache)[0]["seconds"]
-                        for referees, batch in (("all", "case"), ("none", "batch")))
+                                        referees, "processes", "case"], cache)[0]["seconds"]
+                        for referees in ("all", "none"))
         figure("first, every program compiled (2 × 100 cases, empty cache)", f"{compiling:.1f} s")
+        times = {}
         for count in counts:
             folder = Path(scratch) / f"cases-{count}"
             folder.mkdir()
             write_small_cases(folder, count)
-            settings = [("none", False), ("all", False)]
-            if count <= 1_000:
-                settings.insert(1, ("none", True))
-            for referees, batch in settings:
-                argv = [sys.executable, __file__, "--scale-run", str(folder), referees,
-                        "processes", "batch" if batch else "case"]
-                if batch:  # first its batch sizes compile (32 lanes for 20 cases, ...)
-                    peak_memory_of(argv, cache)
-                found, peak = peak_memory_of(argv, cache)
-                seconds = found["seconds"]
-                label = f"{count:,} cases, referees {referees}" + (
-                    ", --batch (compiled)" if batch else "")
-                figure(label, f"{seconds:.1f} s, {count / seconds:.0f} cases/s, peak "
-                              f"{peak / 2 ** 30:.2f} GiB")
-                figure("  load / run / table", f"{found['load']:.1f} / {found['run']:.1f} / "
-                       f"{found['table']:.1f} s; {found['rows']:,} rows, {found['failed']} "
-                       "failing")
-                if count == 10_000:
-                    figure("  10,000 cases in 5 minutes or less", f"{seconds:.0f} s",
-                           "≤ 300 s", seconds <= 300)
-                    figure("  peak memory under 2 GiB", f"{peak / 2 ** 30:.2f} GiB",
-                           "< 2 GiB", peak < 2 ** 31)
+            out = Path(scratch) / f"report-{count}"
+            seconds, tree, own, page, line = command(folder, out, "none", cache)
+            times[count] = seconds
+            figure(f"{count:,} cases, referees none: crossgrad report",
+                   f"{seconds:.1f} s, {count / seconds:.0f} cases/s")
+            figure("  peak memory: all processes / the command's own", f"{gib(tree)} / {gib(own)}")
+            figure("  agreement.html", f"{page / 2 ** 20:.1f} MB; "
+                   + line.split(":", 1)[1].split(" -> ")[0].strip())
+            if count <= 10_000:
+                alone, _ = peak_memory_of([sys.executable, __file__, "--scale-run", str(folder),
+                                           "none", "processes", "case"], cache)
+                figure("  execution alone (load and run, no report)", f"{alone['seconds']:.1f} s")
+                figure("  the command / the execution alone", f"{seconds / alone['seconds']:.2f}×",
+                       "≤ 1.5×" if count == 10_000 else None, seconds <= 1.5 * alone["seconds"])
+            if count == 10_000:
+                figure("  10,000 cases in 90 s or less", f"{seconds:.0f} s", "≤ 90 s",
+                       seconds <= 90)
+                figure("  peak memory under 1.5 GiB (all processes)", gib(tree), "< 1.5 GiB",
+                       tree < 1.5 * 2 ** 30)
+                if 1_000 in times:
+                    ratio = seconds / times[1_000]
+                    figure("  10,000 cases / 1,000 cases", f"{ratio:.1f}×", "≤ 12×", ratio <= 12)
+            if count == 100_000:
+                figure("  100,000 cases in 15 minutes or less", f"{seconds / 60:.1f} min",
+                       "≤ 15 min", seconds <= 900)
+                figure("  peak memory under 2 GiB (all processes)", gib(tree), "< 2 GiB",
+                       tree < 2 * 2 ** 30)
+                figure("  the page at most 10 MB", f"{page / 2 ** 20:.1f} MB", "≤ 10 MB",
+                       page <= 10 * 2 ** 20)
+            if count == 10_000 and with_referees:
+                seconds, tree, own, page, _ = command(folder, out, "all", cache)
+                figure("10,000 cases, every referee: crossgrad report",
+                       f"{seconds:.1f} s, {count / seconds:.0f} cases/s")
+                figure("  peak memory: all processes / the command's own",
+                       f"{gib(tree)} / {gib(own)}")
+            if count == 100_000:
+                print(f"   (the 100,000-case page: {out / 'agreement.html'}, kept until the "
+                      "benchmark ends)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default="1,2,3,4")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--counts", default=None, help="section 4's catalogue sizes, comma-"
+                        "separated (default 1000,10000,100000; with --quick 1000)")
+    parser.add_argument("--no-referees-run", action="store_true",
+                        help="section 4 without the 10,000-case run with every referee")
     parser.add_argument("--breakdown", metavar="OUT", help=argparse.SUPPRESS)
     parser.add_argument("--scale-run", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -444,7 +494,8 @@ def main():
     if "3" in sections:
         catalogue(1 if args.quick else 2)
     if "4" in sections:
-        scale([1_000] if args.quick else [1_000, 10_000])
+        counts = args.counts or ("1000" if args.quick else "1000,10000,100000")
+        scale([int(c) for c in counts.split(",")], not args.no_referees_run)
 
 
 if __name__ == "__main__":

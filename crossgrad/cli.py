@@ -294,7 +294,11 @@ def parser():
 
     sub = commands.add_parser("new", help="write a new case file that validates: a commented "
                               "template, or a copy of an existing case")
-    sub.add_argument("name", metavar="NAME", help="writes cases/NAME.yaml; or give a path")
+    sub.add_argument("name", metavar="NAME",
+                     help="the new case's name: writes cases/NAME.yaml (cases/kinks/NAME "
+                          "writes cases/kinks/NAME.yaml); a path ending in .yaml is written "
+                          "where it says, even outside cases/; any other name that leaves "
+                          "cases/ is refused")
     sub.add_argument("--from", dest="existing", metavar="EXISTING.yaml",
                      help="copy this case, comments and all, with a new description to write")
     sub.set_defaults(handler=command_new)

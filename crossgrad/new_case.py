@@ -57,12 +57,22 @@ class NewCaseError(Exception):
 
 
 def target_path(name):
-    """cases/NAME.yaml for a bare name; a path (with a / or a .yaml suffix) as it is."""
-    if "/" in name or os.sep in name or name.endswith((".yaml", ".yml")):
+    """Where `crossgrad new NAME` writes: cases/NAME.yaml for a bare name; a path ending in
+    .yaml or .yml as it is, wherever it points (that suffix says it is meant as a file); any
+    other path with the suffix added, which must stay inside cases/. Raises NewCaseError."""
+    if name.endswith((".yaml", ".yml")):
         return Path(name)
-    if not _BARE_NAME.match(name):
-        raise NewCaseError(f"{name!r} is not a case name (letters, digits, _ . -)")
-    return CATALOGUE / f"{name}.yaml"
+    if "/" not in name and os.sep not in name:
+        if not _BARE_NAME.match(name):
+            raise NewCaseError(f"{name!r} is not a case name (letters, digits, _ . -)")
+        return CATALOGUE / f"{name}.yaml"
+    path = Path(f"{name}.yaml")
+    if not path.resolve().is_relative_to(CATALOGUE.resolve()):
+        raise NewCaseError(f"{name!r} leaves {CATALOGUE}/; to write a case file elsewhere on "
+                           f"purpose, give its path with the suffix: {path}")
+    if not _BARE_NAME.match(path.stem):
+        raise NewCaseError(f"{path.stem!r} is not a case name (letters, digits, _ . -)")
+    return path
 
 
 def schema_line(path):
