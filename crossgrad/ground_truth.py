@@ -12,6 +12,7 @@ MAX_BITS. Where a relu, leaky_relu or elu pre-activation ball holds 0 without be
 reported as kinked, NaN in the float64 result, rather than given a made-up derivative.
 """
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +27,8 @@ CERTAIN_BITS = 60  # a certain ball's radius is below 2⁻⁶⁰ of every value 
 # arb_mat products are C: a case is evaluated up to this many multiply-adds (forward + backward)
 MAX_OPERATIONS = 50_000_000
 _HALF_SUBNORMAL = arb(2) ** -1075  # a ball inside ±this rounds to ±0 in float64
+# flint's working precision is one setting per process: one evaluation at a time sets it
+_PRECISION = threading.Lock()
 
 
 class Truth(NamedTuple):
@@ -61,7 +64,7 @@ def _elementwise(function, *matrices):
 def balls_of(problem, bits):
     """The Gradients of `problem` as balls at `bits` bits (arb_mat per layer, the loss an arb),
     and the kinked pre-activations as (layer, sample, unit)."""
-    with ctx.workprec(bits):
+    with _PRECISION, ctx.workprec(bits):
         batch = len(problem.inputs)
         ones = _matrix(np.ones((batch, 1)))
         factor = arb(1) / batch if problem.reduction == "mean" else arb(1)
