@@ -7,7 +7,8 @@ import pytest
 from flint import arb, ctx
 from mpmath import mp, mpf
 
-from crossgrad import balls, mpmath_cross_check, runner
+from crossgrad import balls, mpmath_cross_check, referees, runner
+from crossgrad import ground_truth as ground_truth_module
 from crossgrad.cases import load_case, load_catalogue
 from crossgrad.ground_truth import MAX_BITS, START_BITS, balls_of, certain, ground_truth, operations
 from crossgrad.reference import forward
@@ -102,6 +103,26 @@ def test_an_exact_zero_at_a_kink_takes_the_case_formats_side(tmp_path):
     assert truth.kinks == () and truth.bits == START_BITS
     error_term = truth.gradients.error_terms[0]
     assert error_term[0, 0] == error_term[1, 1] == error_term[2, 2] == 0.0
+
+
+def test_a_truth_too_large_or_not_proven_is_skipped_with_the_reason(tmp_path, monkeypatch):
+    """Over the multiply-add limit, or still uncertain at the last precision: one skipped row
+    that says which, never a row against an unproven number."""
+    case = write_case(tmp_path, BATCH_CASE)
+    monkeypatch.setattr(referees, "MAX_OPERATIONS", 10)
+    rows = [r for r in runner.run(case, "numpy", "float32", ("truth",))
+            if r.compared_to == "ground_truth"]
+    assert [(r.status, r.problem) for r in rows] == [
+        ("skipped", "ground truth skipped: over 10 multiply-adds")]
+    monkeypatch.setattr(referees, "MAX_OPERATIONS", 50_000_000)
+    monkeypatch.setattr(ground_truth_module, "CERTAIN_BITS", 400)  # more than 256 bits can give
+    monkeypatch.setattr(ground_truth_module, "MAX_BITS", 256)
+    referees.forget()
+    rows = [r for r in runner.run(case, "numpy", "float32", ("truth",))
+            if r.compared_to == "ground_truth"]
+    assert [(r.status, r.problem) for r in rows] == [
+        ("skipped", "ground truth skipped: ground truth not proven to 400 bits at 256 bits of "
+                    "precision, and no kink explains it")]
 
 
 @pytest.mark.parametrize("name", ["seed_3_2_1", "article/article_batch_mean",
