@@ -46,8 +46,11 @@ def output_error_term(loss, reduction, targets, prediction, activation, z):
     factor = batch_factor(reduction, len(targets))
     if loss == "binary_cross_entropy" and activation == "sigmoid":
         # (y − a)/(a(1 − a)) · σ'(z) = (y − a)/(a(1 − a)) · a(1 − a) = y − a: taken whole, since
-        # 1 − a, computed apart, loses the digits that σ'(z) = σ(z)·σ(−z) keeps when a is near 1
-        return factor * (targets - prediction)
+        # 1 − a, computed apart, loses the digits that σ'(z) = σ(z)·σ(−z) keeps when a is near 1;
+        # and y − σ(z) = y·σ(−z) − (1 − y)·σ(z), from z, since a = σ(z) rounds to 1 beyond z ≈ 37
+        # (y = 1: 1 − a = 0 where the truth is σ(−z) = e^−z)
+        sigmoid = ACTIVATIONS["sigmoid"][0]
+        return factor * (targets * sigmoid(-z) - (1 - targets) * sigmoid(z))
     output_error = LOSSES[loss][1](targets, prediction)
     return factor * output_error * ACTIVATIONS[activation][1](z)
 
