@@ -28,6 +28,7 @@ import numbers
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -163,8 +164,11 @@ def _resolve(name, spec):
 
 def _one_line(error):
     """'ValueError: message (file.py:12)' on one line, where the plug-in raised it."""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    machinery = (__file__, importlib.__file__)  # where the import came from, not the plug-in
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not frame.filename.startswith("<frozen ") and frame.filename not in machinery]
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" \
+        if frames and not isinstance(error, SyntaxError) else ""  # a SyntaxError says where
     return f"{type(error).__name__}: {' '.join(str(error).split())}{where}"
 
 

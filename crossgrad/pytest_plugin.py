@@ -1,12 +1,13 @@
 """The pytest plugin (entry point pytest11): crossgrad's catalogue against a backend of one's own.
 
-    pytest --crossgrad-backend NAME=module:attribute [--crossgrad-cases DIR]
-           [--crossgrad-dtypes float64,float32]
+    pytest --crossgrad-backend=NAME=module:attribute [--crossgrad-cases=DIR]
+           [--crossgrad-dtypes=float64,float32]
 
 collects one test per case × dtype for each backend given, with ids like
 seed_3_2_1-mine-float64, compared and messaged as crossgrad's own catalogue tests are; without
 --crossgrad-cases it checks the catalogue that ships with crossgrad. Without any of its options
-it does nothing.
+it does nothing. (Write a path as --crossgrad-cases=DIR: pytest reads a bare path after an
+option as an argument when it chooses its rootdir, before plugins' options are known.)
 """
 import importlib.resources
 from pathlib import Path
@@ -124,8 +125,10 @@ class CaseItem(pytest.Item):
                               for line in message.splitlines()), pytrace=False)
 
     def _rerun(self):
-        options = [f"--crossgrad-backend {spec}" for spec in self.config.getoption(
-            "crossgrad_backend")] + [f"--crossgrad-cases {path}" for path in
+        # --option=value: pytest reads a bare path after an option it does not know yet as
+        # an argument when it chooses its rootdir
+        options = [f"--crossgrad-backend={spec}" for spec in self.config.getoption(
+            "crossgrad_backend")] + [f"--crossgrad-cases={path}" for path in
                                      self.config.getoption("crossgrad_cases")]
         return f'pytest {" ".join(options)} -k "{self.name}"'
 
