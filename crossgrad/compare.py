@@ -10,6 +10,7 @@ import numpy as np
 
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.metrics import cosine, relative_l2, sign_agreement, ulp_distance
+from crossgrad.tolerances import ROUNDING_BOUND_MULTIPLE
 
 # expected_divergence: outside the tolerance, as the case declares it will be (see runner);
 # error: the backend raised, and `problem` holds what it said.
@@ -43,6 +44,9 @@ class Comparison:
     scale: float = float("nan")  # the largest finite |expected| of the row
     # the worst element's |actual − expected| / its allowance: ≤ 1 inside, > 1 outside (0/0 = 0)
     tolerance_share: float = float("nan")
+    # what rounding explains at the element of max_rel_diff, relative to its |expected|: the error
+    # model's allowance (K·bound) plus a referee's noise floor; 0 where neither applies
+    rounding_bound: float = float("nan")
     non_finite: int = 0  # elements that are NaN or Inf on either side
     mismatch_fraction: float = float("nan")
     max_ulp: float = float("nan")  # in units in the last place of `dtype`
@@ -112,13 +116,15 @@ def _index(flat_index, shape):
     return str(tuple(int(i) for i in np.unravel_index(flat_index, shape))) if shape else "()"
 
 
-def compare(actual, expected, tolerance, **identity):
+def compare(actual, expected, tolerance, bound=None, **identity):
     """Compare a backend's `actual` array with `expected` (float64) under `tolerance`.
 
+    `bound` is the error model's rounding bound per element (crossgrad.error_model), or None.
     `identity` gives the Comparison's case, backend, dtype, device, layer, quantity and
     compared_to; `dtype` is also the dtype `actual` must have. An element passes when
-    |actual − expected| ≤ atol·max|expected| + rtol·|expected|; NaN or Inf never passes unless
-    both sides hold the same infinity. Returns a Comparison.
+    |actual − expected| ≤ atol·max|expected| + rtol·|expected| + K·bound (K is
+    ROUNDING_BOUND_MULTIPLE); NaN or Inf never passes unless both sides hold the same infinity.
+    Returns a Comparison.
     """
     expected = np.asarray(expected, dtype=np.float64)
     if actual is None:
@@ -138,11 +144,17 @@ def compare(actual, expected, tolerance, **identity):
         abs_diff = np.abs(actual64 - expected)
         same_infinity = (actual64 == expected) & ~finite
         abs_diff = np.where(same_infinity, 0.0, np.where(np.isnan(abs_diff), np.inf, abs_diff))
-        allowed = atol + tolerance.rtol * np.abs(np.where(finite, expected, 0.0))
+        modelled = 0.0 if bound is None else ROUNDING_BOUND_MULTIPLE * np.where(
+            np.isnan(bound), np.inf, bound)  # a bound the model cannot give is no limit
+        allowed = atol + tolerance.rtol * np.abs(np.where(finite, expected, 0.0)) + modelled
+        rounding = np.broadcast_to(tolerance.floor + modelled, expected.shape)
         denominator = np.where(finite, np.maximum(np.abs(expected), REL_DIFF_FLOOR), 1.0)
         rel_diff = abs_diff / denominator
-        outside = abs_diff > allowed
-        share = np.where(abs_diff == 0, 0.0, abs_diff / np.where(allowed > 0, allowed, 0.0))
+        outside = (abs_diff > allowed) | np.isinf(abs_diff)  # an infinite bound passes no NaN
+        furthest = int(np.argmax(rel_diff)) if expected.size else 0
+        rounding_bound = float((rounding / denominator).flat[furthest]) if expected.size else 0.0
+        share = np.where(abs_diff == 0, 0.0, np.where(
+            np.isinf(abs_diff), np.inf, abs_diff / np.where(allowed > 0, allowed, 0.0)))
         worst = int(np.argmax(abs_diff - allowed)) if expected.size else 0
         ulps = ulp_distance(actual64, expected, identity["dtype"])
     mismatched = int(np.count_nonzero(outside))
@@ -160,6 +172,7 @@ def compare(actual, expected, tolerance, **identity):
         atol=atol,
         scale=scale,
         tolerance_share=float(np.max(share, initial=0.0)),
+        rounding_bound=rounding_bound,
         non_finite=int(np.count_nonzero(~(np.isfinite(actual64) & finite))),
         mismatch_fraction=mismatched / expected.size if expected.size else 0.0,
         max_ulp=float(np.max(ulps, initial=0.0)),

@@ -5,16 +5,19 @@ Labels, in order of precedence:
 - kink: a pre-activation that feeds the row lies within rounding distance of a point where its
   activation is not differentiable (relu, leaky_relu and elu at 0), so backends may take
   different one-sided derivatives there.
-- precision: the row's rel_l2 is within what rounding in the row's dtype explains (the bound below).
+- precision: inside the error model's bound taken as a whole: the row's rel_l2 is at most
+  ‖K·bound‖/‖expected‖ (crossgrad/error_model.py), though some elements are outside theirs.
 - mismatch: none of these: a real disagreement.
 """
 import numpy as np
 
 from crossgrad.dtypes import unit_roundoff
+from crossgrad.metrics import norm
 from crossgrad.reference import forward
+from crossgrad.tolerances import ROUNDING_BOUND_MULTIPLE
 
 KINKS = {"relu": 0.0, "leaky_relu": 0.0, "elu": 0.0}  # activation -> where it has a kink
-ELEMENTWISE_ROUNDINGS = 10  # a generous count of roundings per layer outside the matmuls
+QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss")  # what the error model bounds
 
 
 def kink_units(problem, dtype):
@@ -39,23 +42,24 @@ def kink_units(problem, dtype):
     return found
 
 
-def precision_bound(problem, layer, quantity, dtype):
-    """The rel_l2 that rounding in `dtype` explains for `quantity` of `layer`.
+def precision_bound(bounds, expected, layer, quantity):
+    """The rel_l2 that rounding explains for `quantity` of `layer`: ‖K·bound‖ / ‖expected‖, from
+    the error model's `bounds` and the reference's `expected` (both Gradients); the loss when
+    `layer` is None. inf when expected is all zero and the bound is not."""
+    if quantity == "loss":
+        bound, value = np.asarray(bounds.loss), np.asarray(expected.loss)
+    else:
+        bound = getattr(bounds, quantity + "s")[layer]
+        value = getattr(expected, quantity + "s")[layer]
+    allowed, size = norm(ROUNDING_BOUND_MULTIPLE * np.asarray(bound)), norm(np.asarray(value))
+    if size == 0:
+        return 0.0 if allowed == 0 else float("inf")
+    return allowed / size
 
-    u·Σ_(k = layer … L−1) (fan_in_k + fan_out_k + 10), plus u·batch for a weight or bias delta:
-    each layer's forward matmul (γ_fan_in), the backward product δ @ Wᵀ (γ_fan_out), about ten
-    elementwise roundings (activation, derivative, loss), and the sum over the batch of a delta.
-    The loss row (layer None) counts every layer's forward pass.
-    """
-    layers = problem.layers[layer or 0:]
-    steps = sum(l.fan_in + l.fan_out + ELEMENTWISE_ROUNDINGS for l in layers)
-    if quantity in ("weight_delta", "bias_delta"):
-        steps += len(problem.inputs)
-    return unit_roundoff(dtype) * steps
 
-
-def label(row, problem, kinks):
-    """(label, detail) for a row outside its tolerance; kinks is kink_units(problem, row.dtype)."""
+def label(row, problem, kinks, bounds, expected):
+    """(label, detail) for a row outside its tolerance; kinks is kink_units(problem, row.dtype),
+    bounds the error model's rounding bounds in row.dtype and expected the reference."""
     if row.non_finite:
         return "non_finite", f"{row.non_finite} of {row.size} elements are NaN or Inf"
     # δ_l depends on f'(z_k) for every k ≥ l; the loss depends on no derivative
@@ -65,8 +69,8 @@ def label(row, problem, kinks):
                            + ", ".join(map(str, units[:4])) + (" …" if len(units) > 4 else "")
                            for k, units in sorted(feeding.items()))
         return "kink", detail
-    if not row.problem and row.rel_l2 <= precision_bound(problem, row.layer, row.quantity,
-                                                         row.dtype):
+    if not row.problem and row.quantity in QUANTITIES and row.rel_l2 <= precision_bound(
+            bounds, expected, row.layer, row.quantity):
         return "precision", ""
     return "mismatch", ""
 

@@ -4,7 +4,10 @@ Rows are matched by KEY (a key that occurs more than once, as an invalid file's 
 matched by its order of occurrence). Only the status and max_rel_diff are compared: any other
 column, timings included, may change freely. Worse is: a row that fails now and did not before,
 a new row (or a new case's row) that fails, or a relative difference that grew more than
-GROWTH-fold.
+GROWTH-fold and is now over the row's rounding bound (the column rounding_bound: what the error
+model explains at that element). Rounding moves with the machine and the BLAS thread count; a
+row inside its bound is no change, whatever its ratio. A report without the column (older
+crossgrad) has no bound: there any growth counts.
 """
 import math
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ KEY = ("case", "backend", "dtype", "layer", "quantity", "compared_to")
 GROWTH = 10.0
 # A difference that was exactly 0 has grown only when it is at least this now.
 FROM_ZERO = 1e-300
+NUMBERS = ("max_rel_diff", "rounding_bound")
 KINDS = ("status", "grew", "new case", "new rows", "removed case", "removed rows")
 
 
@@ -41,7 +45,8 @@ def read(path):
     if missing:
         raise ValueError(f"{path} is not a crossgrad report: it has no {', '.join(missing)} "
                          f"column{'s' if len(missing) > 1 else ''}")
-    frame["max_rel_diff"] = pd.to_numeric(frame["max_rel_diff"], errors="coerce")
+    for column in NUMBERS:
+        frame[column] = pd.to_numeric(frame.get(column, "nan"), errors="coerce")
     frame["occurrence"] = frame.groupby(list(KEY), sort=False).cumcount()
     return frame
 
@@ -78,16 +83,24 @@ def grew(old, new):
     return new > GROWTH * old
 
 
+def over_bound(rel, bound):
+    """Whether a relative difference is over its rounding bound (no bound known: always)."""
+    return math.isnan(bound) or rel > bound
+
+
 def _row_change(row):
-    """The Change of a row in both reports, or None when neither its status nor its size moved."""
+    """The Change of a row in both reports, or None when neither its status moved nor its size
+    grew beyond its rounding bound."""
     old_status, new_status = row["status_old"], row["status_new"]
     old_rel, new_rel = row["max_rel_diff_old"], row["max_rel_diff_new"]
-    larger = grew(old_rel, new_rel)
+    bound = row["rounding_bound_new"]
+    larger = grew(old_rel, new_rel) and over_bound(new_rel, bound)
     if old_status == new_status and not larger:
         return None
     factor = "from 0" if old_rel == 0 else f"{new_rel / old_rel:.0f}×"
     sizes = f"max rel diff {_number(old_rel)} → {_number(new_rel)}" + (
-        f" ({factor})" if larger else "")
+        f" ({factor}{'' if math.isnan(bound) else f', over its rounding bound {bound:.1e}'})"
+        if larger else "")
     subject = title(tuple(row[k] for k in KEY))
     if old_status != new_status:
         # a row that ran and now is skipped lost its check (a framework that stopped importing)
@@ -123,8 +136,8 @@ def changes(old, new):
         found.append(Change("removed case", case, _count(int((old["case"] == case).sum()), "row"),
                             worse=False))
     keys = list(KEY) + ["occurrence"]
-    merged = old[keys + ["status", "max_rel_diff"]].merge(
-        new[keys + ["status", "max_rel_diff"]], on=keys, how="outer", suffixes=("_old", "_new"),
+    merged = old[keys + ["status", *NUMBERS]].merge(
+        new[keys + ["status", *NUMBERS]], on=keys, how="outer", suffixes=("_old", "_new"),
         indicator=True)
     kept = merged[merged["case"].isin(old_cases & new_cases)]
     for side, kind in (("right_only", "new rows"), ("left_only", "removed rows")):
@@ -144,6 +157,6 @@ def describe(found, old_name, new_name):
     lines = [f"crossgrad diff: {old_name} -> {new_name}"]
     if not found:
         return lines + [f"no changes: the same cases and statuses, and no relative difference "
-                        f"grew more than {GROWTH:g}-fold"]
+                        f"grew more than {GROWTH:g}-fold beyond its rounding bound"]
     worse = sum(c.worse for c in found)
     return lines + [str(c) for c in found] + [f"{_count(len(found), 'change')}, {worse} worse"]

@@ -6,6 +6,7 @@ import numpy as np
 from crossgrad import adapters, referees
 from crossgrad.compare import Comparison, compare
 from crossgrad.diagnose import kink_units, label, localize
+from crossgrad.error_model import rounding_bounds
 from crossgrad.tolerances import Tolerance, tolerance_for
 
 QUANTITIES = ("error_term", "weight_delta", "bias_delta")
@@ -13,6 +14,7 @@ _FIELDS = {"error_term": "error_terms", "weight_delta": "weight_deltas",
            "bias_delta": "bias_deltas"}
 
 _references = {}  # id(case) -> (case, its reference Gradients)
+_bounds = {}  # (id(case), dtype) -> (case, the error model's Gradients of bounds)
 
 
 def reference(case):
@@ -21,6 +23,14 @@ def reference(case):
     if cached is None or cached[0] is not case:
         cached = _references[id(case)] = (case, adapters.load("numpy").backprop(case.problem,
                                                                                 "float64"))
+    return cached[1]
+
+
+def bounds(case, dtype):
+    """The error model's rounding bounds for `case` in `dtype` (a Gradients), once per Case."""
+    cached = _bounds.get((id(case), dtype))
+    if cached is None or cached[0] is not case:
+        cached = _bounds[id(case), dtype] = (case, rounding_bounds(case.problem, dtype))
     return cached[1]
 
 
@@ -33,17 +43,19 @@ def _golden_tolerance(case, dtype):
     return Tolerance(max(table.rtol, given.rtol), max(table.atol, given.atol))
 
 
-def _comparisons(gradients, truth, tolerance, identity):
-    """Loss and every layer's quantities of `gradients` against `truth` (a Gradients or Expected)."""
+def _comparisons(gradients, truth, tolerance, identity, bounds):
+    """Loss and every layer's quantities of `gradients` against `truth` (a Gradients or Expected),
+    each element allowed its rounding bound from `bounds` (a Gradients) besides `tolerance`."""
     rows = []
     if isinstance(getattr(truth, "loss", None), float):
         rows.append(compare(np.float64(gradients.loss).astype(identity["dtype"]), truth.loss,
-                            tolerance, layer=None, quantity="loss", **identity))
+                            tolerance, bounds.loss, layer=None, quantity="loss", **identity))
     for quantity in QUANTITIES:
         expected_layers = getattr(truth, _FIELDS[quantity])
         if expected_layers is None:
             continue
         actual_layers = list(getattr(gradients, _FIELDS[quantity]) or [])
+        bound_layers = getattr(bounds, _FIELDS[quantity])
         if len(actual_layers) != len(expected_layers):  # structure before values
             rows.append(Comparison(**identity, layer=None, quantity=quantity, status="fail",
                                    problem=f"{len(actual_layers)} layers of {quantity}, expected "
@@ -52,8 +64,8 @@ def _comparisons(gradients, truth, tolerance, identity):
             if expected is None:
                 continue
             actual = actual_layers[layer] if layer < len(actual_layers) else None
-            rows.append(compare(actual, expected, tolerance, layer=layer, quantity=quantity,
-                                **identity))
+            rows.append(compare(actual, expected, tolerance, bound_layers[layer], layer=layer,
+                                quantity=quantity, **identity))
     return rows
 
 
@@ -66,7 +78,8 @@ def skipped(case, backend, dtype, reason, device=""):
 def _diagnosed(case, dtype, rows):
     """Each row outside its tolerance labelled; every row told where the disagreement starts."""
     kinks = kink_units(case.problem, dtype) if any(r.failed for r in rows) else {}
-    rows = [replace(r, **dict(zip(("label", "label_detail"), label(r, case.problem, kinks))))
+    rows = [replace(r, **dict(zip(("label", "label_detail"), label(
+                r, case.problem, kinks, bounds(case, dtype), reference(case)))))
             if r.failed else r for r in rows]
     first, growth = localize(rows, len(case.problem.layers))
     if first is None:  # nothing to say: the rows keep their defaults (None, nan)
@@ -109,7 +122,7 @@ def _referee_rows(case, adapter, gradients, dtype, identity, names):
         else:  # elements a kink leaves unknown are not compared, and their rows say so
             rows += referees.proven_rows(_comparisons(
                 gradients, referees.known_truth(truth.gradients, gradients), table,
-                dict(identity, compared_to="ground_truth")), truth)
+                dict(identity, compared_to="ground_truth"), bounds(case, dtype)), truth)
     if "fwd" in names:
         rows += referees.forward_mode_rows(case, adapter, gradients, table, identity)
     return rows
@@ -166,10 +179,10 @@ def _run(case, adapter, backend, dtype, referee_names, gradients=None):
     rows = []
     if not (backend == "numpy" and dtype == "float64"):  # that one is the reference itself
         rows += _comparisons(gradients, reference(case), tolerance_for(dtype, case.tolerances),
-                             dict(identity, compared_to="reference"))
+                             dict(identity, compared_to="reference"), bounds(case, dtype))
     if case.expected is not None:
         rows += _comparisons(gradients, case.expected, _golden_tolerance(case, dtype),
-                             dict(identity, compared_to="expected"))
+                             dict(identity, compared_to="expected"), bounds(case, dtype))
     rows += _referee_rows(case, adapter, gradients, dtype, identity, referee_names)
     if not rows:
         return [skipped(case, backend, dtype, "numpy float64 is the reference itself, and the "
@@ -227,4 +240,5 @@ def forget():
     """Drop the reference and referee results kept for every case so far (a worker that has
     finished a share of the cases frees their memory)."""
     _references.clear()
+    _bounds.clear()
     referees.forget()

@@ -2,13 +2,15 @@
 import math
 import textwrap
 
+import numpy as np
 import pytest
 
 from crossgrad import runner
 from crossgrad.cases import InvalidCase, load_case
 from crossgrad.compare import Comparison
-from crossgrad.diagnose import localization_line, localize, precision_bound
-from crossgrad.dtypes import unit_roundoff
+from crossgrad.compare import compare
+from crossgrad.diagnose import label, localization_line, localize, precision_bound
+from crossgrad.tolerances import ROUNDING_BOUND_MULTIPLE, Tolerance
 from crossgrad.pytest_checks import assert_agrees
 
 # Four layers; layer 2 is leaky_relu and its unit 1 computes x_0 − x_1 where x_0 == x_1 == 0.625
@@ -33,6 +35,9 @@ targets: [[0.25]]
 loss: half_squared_error
 learning_rate: 0.5
 """
+
+PLANTED = dict(case="seed", backend="numpy", device="cpu", layer=0, quantity="weight_delta",
+               compared_to="reference")
 
 SEED = """\
 description: the 3-2-1 example.
@@ -128,17 +133,43 @@ def test_non_finite_label(tmp_path):
     assert row.label_detail == "1 of 1 elements are NaN or Inf"
 
 
-def test_precision_label_when_only_rounding_separates_them(tmp_path):
-    """With a zero tolerance, numpy float32 fails, but within u·Σ(fan_in + fan_out + 10)."""
+def test_float32_reference_is_inside_the_error_model_everywhere(tmp_path):
+    """With a zero rtol and atol only the error model's bound is left, and the reference's own
+    float32 computation (the numpy backend) is inside it, element by element."""
     text = SEED + "tolerances:\n  float32: {rtol: 0, atol: 0}\n"
-    rows = [r for r in runner.run(write_case(tmp_path, text), "numpy", "float32") if r.failed]
-    assert rows, "float32 should differ from float64 somewhere"
-    case_layers = write_case(tmp_path, SEED).problem
-    for row in rows:
-        assert row.label == "precision", row.message()
-        assert row.rel_l2 <= precision_bound(case_layers, row.layer, row.quantity, "float32")
-    # the bound for layer 0's error term, by hand: u·((3 + 2 + 10) + (2 + 1 + 10))
-    assert precision_bound(case_layers, 0, "error_term", "float32") == unit_roundoff("float32") * 28
+    rows = runner.run(write_case(tmp_path, text), "numpy", "float32")
+    assert rows and all(r.status == "pass" for r in rows), [r.message() for r in rows if r.failed]
+    assert max(r.max_abs_diff for r in rows) > 0  # float32 does differ from float64
+
+
+def _planted_row(case, factors):
+    """Layer 0's weight delta of `case` with each element off by factors × K·(float32 bound),
+    compared under a zero tolerance and labelled; and the planted difference's rel_l2 and the
+    bound's ‖K·bound‖/‖expected‖, computed here with np.linalg.norm."""
+    expected, bound = runner.reference(case), runner.bounds(case, "float32")
+    truth, allowed = expected.weight_deltas[0], ROUNDING_BOUND_MULTIPLE * bound.weight_deltas[0]
+    planted = np.reshape(factors, truth.shape) * allowed
+    row = compare(truth + planted, truth, Tolerance(0.0, 0.0), bound.weight_deltas[0], **dict(
+        PLANTED, dtype="float64"))
+    norms = np.linalg.norm(planted) / np.linalg.norm(truth), \
+        np.linalg.norm(allowed) / np.linalg.norm(truth)
+    return row, label(row, case.problem, {}, bound, expected), norms
+
+
+def test_precision_label_inside_the_model_as_a_whole(tmp_path):
+    """One element at 1.5 × its allowance (the one of x = 0.1) and five at 0.5: the row fails,
+    but its rel_l2 is inside ‖K·bound‖/‖expected‖, so the label is precision; 3 × everywhere
+    is a mismatch."""
+    case = write_case(tmp_path, SEED)
+    row, found, (rel_l2, bound) = _planted_row(case, [0.5, 0.5, 1.5, 0.5, 0.5, 0.5])
+    assert (row.status, row.mismatched, row.worst_index, found) == ("fail", 1, "(1, 0)",
+                                                                    ("precision", ""))
+    assert row.rel_l2 == pytest.approx(rel_l2, rel=1e-9) and rel_l2 < 0.6 * bound
+    assert precision_bound(runner.bounds(case, "float32"), runner.reference(case), 0,
+                           "weight_delta") == pytest.approx(bound, rel=1e-12)
+    row, found, (rel_l2, bound) = _planted_row(case, [3.0] * 6)
+    assert (row.mismatched, found) == (6, ("mismatch", ""))
+    assert row.rel_l2 == pytest.approx(3 * bound, rel=1e-9)
 
 
 def test_mismatch_label_for_a_wrong_golden_value(tmp_path):

@@ -183,3 +183,45 @@ def test_report_compare_with_a_missing_file_stops_before_running(tmp_path, capsy
     assert code == 2
     assert "cannot read" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+BOUNDED = "case,backend,dtype,layer,quantity,compared_to,status,max_rel_diff,rounding_bound"
+
+
+def bounded_file(tmp_path, name, max_rel_diff, rounding_bound):
+    """A one-row float64 report whose row has `max_rel_diff` and `rounding_bound`."""
+    path = tmp_path / name
+    path.write_text(f"{BOUNDED}\nbatch,torch,float64,0,error_term,reference,pass,"
+                    f"{max_rel_diff},{rounding_bound}\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("old, new, bound", [
+    ("2.2e-13", "7.9e-12", "3.1e-11"),  # 36×, as another machine's BLAS moved batch_256
+    ("0.0", "2.7e-16", "4.4e-15"),      # from 0, as article_batch_mean's weight delta moved
+])
+def test_growth_inside_the_rounding_bound_is_no_change(tmp_path, capsys, old, new, bound):
+    """A row whose relative difference grew more than 10× but stays inside its rounding bound is
+    rounding that moved: no change at all, and the diff exits 0."""
+    before = bounded_file(tmp_path, "before.csv", old, bound)
+    after = bounded_file(tmp_path, "after.csv", new, bound)
+    assert diff.changes(diff.read(before), diff.read(after)) == []
+    assert main(["diff", str(before), str(after)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "no changes: the same cases and statuses, and no relative difference grew more than "
+        "10-fold beyond its rounding bound")
+
+
+def test_growth_beyond_the_rounding_bound_is_worse_and_says_the_bound(tmp_path, capsys):
+    """1e-16 → 1e-11 in float64 is inside rtol 1e-9 but far outside rounding (bound 3e-14): the
+    diff says WORSE, names the bound, and exits 1. Just inside the bound it is no change."""
+    before = bounded_file(tmp_path, "before.csv", "1e-16", "3e-14")
+    after = bounded_file(tmp_path, "after.csv", "1e-11", "3e-14")
+    [change] = diff.changes(diff.read(before), diff.read(after))
+    assert (change.kind, change.worse) == ("grew", True)
+    assert change.detail == ("max rel diff 1.0e-16 → 1.0e-11 (100000×, over its rounding bound "
+                             "3.0e-14); still pass")
+    assert main(["diff", str(before), str(after)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "1 change, 1 worse"
+    inside = bounded_file(tmp_path, "inside.csv", "3e-14", "3e-14")
+    assert diff.changes(diff.read(before), diff.read(inside)) == []

@@ -1,0 +1,211 @@
+"""An a-priori rounding bound for every number a backend computes: a running error bound in the
+style of Wilkinson and Higham (Accuracy and Stability of Numerical Algorithms, §3.1, §3.5).
+
+It bounds a *correct* backprop done with the reference's formulas in the row's dtype (unit
+roundoff u), computed in float64 from the reference's own forward and backward pass on absolute
+values. A backend with another, cancelling formula (a derivative taken from the output) is
+outside it, and stays visible. To first order in u, with the standard model fl(a ∘ b) =
+(a ∘ b)(1 + ε), |ε| ≤ u, and without underflow (a result below the dtype's smallest normal may
+be off by more):
+
+- A dot product of length n, Σ xᵢwᵢ, is off by at most γ_n·Σ|xᵢ||wᵢ|, γ_n = n·u/(1 − n·u). Its
+  inputs' own errors eᵢ add Σ eᵢ|wᵢ| (and |xᵢ|·(error of wᵢ)). So a matmul's bound is the
+  same matmul on absolute values.
+- f(z) for a z off by e_z is off by max|f'|·e_z over [z − e_z, z + e_z] (taken at its ends and
+  middle), plus its own error: the reference evaluates each activation, derivative and loss
+  element in float64 with formulas that keep their digits (no 1 − σ, no 1 + erf that cancels)
+  and rounds once to the dtype, so ROUNDINGS·u·|f(z)| covers it with room for a library's few
+  ulps. The same for f' with f''. A framework whose formula cancels (1 − y² from the output y,
+  ½(1 + erf) in a tail) is outside this: that is a divergence to declare, not rounding.
+- Inputs, targets and weights are rounded to the dtype first: γ_(n+2) for a layer's z = x @ W + b
+  counts the rounding of W and of b, u·|x₀| that of the inputs.
+"""
+import numpy as np
+
+from crossgrad.dtypes import unit_roundoff
+from crossgrad.reference import ACTIVATIONS, LOSSES, Gradients
+from crossgrad.reference.activations import (ELU_ALPHA, GELU_TANH_C, GELU_TANH_K, normal_pdf,
+                                             sigmoid, tanh_prime)
+from crossgrad.reference.backprop import backprop, batch_factor, forward
+from crossgrad.reference.losses import binary_cross_entropy_from_logits, log_softmax
+
+ROUNDINGS = 8  # roundings and library calls in one activation, derivative or loss element
+
+
+def gamma(n, u):
+    """γ_n = n·u / (1 − n·u): the relative error bound of n successive roundings."""
+    return n * u / (1 - n * u)
+
+
+def _sigmoid_second(z):
+    # σ'' = d/dz σ(z)σ(−z) = σ(z)σ(−z)·(σ(−z) − σ(z))
+    return sigmoid(z) * sigmoid(-z) * (sigmoid(-z) - sigmoid(z))
+
+
+def _silu_second(z):
+    # silu' = σ + z·σ', so silu'' = 2σ' + z·σ''
+    return 2 * sigmoid(z) * sigmoid(-z) + z * _sigmoid_second(z)
+
+
+def _gelu_tanh_second(z):
+    # f' = ½(1 + tanh v) + ½·z·sech²v·v', v = c(z + k z³), v' = c(1 + 3k z²), v'' = 6ck·z;
+    # f'' = sech²v·v' + ½·z·sech²v·(v'' − 2·tanh v·v'²)
+    v = GELU_TANH_C * (z + GELU_TANH_K * z**3)
+    dv = GELU_TANH_C * (1 + 3 * GELU_TANH_K * z**2)
+    return tanh_prime(v) * (dv + 0.5 * z * (6 * GELU_TANH_C * GELU_TANH_K * z
+                                            - 2 * np.tanh(v) * dv**2))
+
+
+SECOND_DERIVATIVES = {  # f''(z) away from the kinks; a kink's jump is a label, not rounding
+    "identity": np.zeros_like,
+    "sigmoid": _sigmoid_second,
+    "tanh": lambda z: -2 * np.tanh(z) * tanh_prime(z),  # d/dz sech²z = −2·tanh z·sech²z
+    "relu": np.zeros_like,
+    "leaky_relu": np.zeros_like,
+    "softplus": lambda z: sigmoid(z) * sigmoid(-z),  # d/dz σ(z) = σ'(z)
+    "elu": lambda z: np.where(z > 0, 0.0, ELU_ALPHA * np.exp(np.minimum(z, 0))),  # α·e^z, z ≤ 0
+    "silu": _silu_second,
+    "gelu": lambda z: normal_pdf(z) * (2 - z * z),  # d/dz (Φ + zφ) = 2φ + z·(−zφ)
+    "gelu_tanh": _gelu_tanh_second,
+}
+
+
+def _propagated(derivative, z, error):
+    """max|derivative| at z − e, z and z + e, times e: what an input error e does to the output."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        largest = np.maximum.reduce([np.abs(derivative(z + s * error)) for s in (-1, 0, 1)])
+    return np.nan_to_num(largest, nan=np.inf) * error
+
+
+def _own_rounding(values, u):
+    """ROUNDINGS·u·|values|: an elementwise formula's own error, relative to its result."""
+    return ROUNDINGS * u * np.abs(values)
+
+
+def on_logits(problem):
+    """Whether the reference takes the loss and δ_L from the logits z_L: softmax cross-entropy,
+    and binary cross-entropy on a sigmoid output."""
+    return problem.loss == "softmax_cross_entropy" or (
+        problem.loss == "binary_cross_entropy" and problem.layers[-1].activation == "sigmoid")
+
+
+def _output_error_bound(problem, prediction, e, u):
+    """(g, e_g): g = −∂E_b/∂p as the reference computes it, p the logits where on_logits, else
+    the output a; e_g its bound, from p's bound e, y's rounding (u·|y|) and g's own."""
+    y, p = problem.targets, prediction
+    if problem.loss == "softmax_cross_entropy":
+        # g = y − S·s, S = Σy, s = softmax(z): |∂s_k/∂z_j| = s_k·|δ_kj − s_j|, so s_k is off by
+        # s_k·(e_k + Σ_j s_j e_j); computed as y·(1 − s) − s·(S − y), whose terms keep digits
+        s, total = np.exp(log_softmax(p)), np.sum(y, axis=1, keepdims=True)
+        g = LOSSES[problem.loss][1](y, p)
+        spread = total * s * (e + np.sum(s * e, axis=1, keepdims=True))
+        return g, spread + ROUNDINGS * u * (np.abs(y) * (1 - s) + s * np.abs(total - y)) + u * np.abs(y)
+    if on_logits(problem):
+        # g = y − σ(z), computed as y·σ(−z) − (1 − y)·σ(z); ∂g/∂z = −σ'(z), ∂g/∂y = 1
+        g = y * sigmoid(-p) - (1 - y) * sigmoid(p)
+        own = np.abs(y) * sigmoid(-p) + np.abs(1 - y) * sigmoid(p)
+        derivative = ACTIVATIONS["sigmoid"][1]
+        return g, _propagated(derivative, p, e) + ROUNDINGS * u * own + u * np.abs(y)
+    g = LOSSES[problem.loss][1](y, p)
+    if problem.loss == "half_squared_error":  # g = y − a: one rounding of a difference
+        return g, e + u * np.abs(y) + 2 * u * np.abs(g)
+    if problem.loss == "mean_squared_error":  # g = (2/K)(y − a)
+        return g, (2 / y.shape[1]) * (e + u * np.abs(y)) + 3 * u * np.abs(g)
+    # binary cross-entropy on a probability: g = y/a − (1 − y)/(1 − a), ∂g/∂a = −y/a² − (1 − y)/(1 − a)²
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        slope = np.abs(y) / p**2 + np.abs(1 - y) / (1 - p) ** 2
+        return g, slope * e + ROUNDINGS * u * np.abs(g)
+
+
+def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, u):
+    """e_δ for δ_L = factor·g·f'(z_L), or factor·g where g is taken from the logits."""
+    factor = batch_factor(problem.reduction, len(problem.targets))
+    g, g_bound = _output_error_bound(problem, prediction, prediction_bound, u)
+    if on_logits(problem):
+        return factor * (g_bound + 2 * u * np.abs(g))  # and the factor's rounding
+    activation = problem.layers[-1].activation
+    derivative = ACTIVATIONS[activation][1](z)
+    derivative_bound = (_propagated(SECOND_DERIVATIVES[activation], z, z_bound)
+                        + _own_rounding(derivative, u))
+    # (g + e_g)(f' + e_f') − g·f' ≈ e_g·|f'| + |g|·e_f', then two roundings (× f', × factor)
+    return factor * (g_bound * np.abs(derivative) + np.abs(g) * derivative_bound
+                     + 3 * u * np.abs(g * derivative))
+
+
+def _loss_bound(problem, prediction, prediction_bound, u):
+    """E = factor·Σ_b ℓ_b: every ℓ_b ≥ 0 here, off by Σ_k |∂ℓ_b/∂p_k|·e_k = Σ_k |g_k|·e_k from its
+    input and γ_(K+ROUNDINGS)·ℓ_b from its own terms; then the batch sum, γ_(B+1)."""
+    if problem.loss == "binary_cross_entropy" and on_logits(problem):
+        per_sample = binary_cross_entropy_from_logits(problem.targets, prediction)
+    else:
+        per_sample = LOSSES[problem.loss][0](problem.targets, prediction)
+    g, _ = _output_error_bound(problem, prediction, prediction_bound, u)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sample_bounds = (np.sum(np.abs(g) * prediction_bound, axis=1)
+                         + gamma(prediction.shape[1] + ROUNDINGS, u) * np.abs(per_sample))
+    factor = batch_factor(problem.reduction, len(problem.targets))
+    batch = len(problem.targets)
+    return float(factor * (np.sum(sample_bounds) + gamma(batch + 1, u) * np.sum(np.abs(per_sample))))
+
+
+def rounding_bounds(problem, dtype):
+    """Per element, how far a correct backprop in `dtype` may be from the float64 reference.
+
+    Returns a Gradients of bounds (float64 arrays shaped like the quantities; None where a layer
+    has no bias), for a Problem in float64. Nothing is raised: a bound may be inf where the
+    computation is that ill-conditioned (a probability that rounds to 1 under a log).
+    """
+    u = unit_roundoff(dtype)
+    layers = problem.layers
+    layer_inputs, pre_activations, output = forward(layers, problem.inputs)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # forward: e_z = γ_(n+2)·(|x| @ |W| + |b|) + e_x @ |W|; e_a = max|f'|·e_z + own rounding
+        input_bounds, z_bounds = [u * np.abs(problem.inputs)], []
+        for layer, x, z in zip(layers, layer_inputs, pre_activations):
+            magnitude = np.abs(x) @ np.abs(layer.weights)
+            if layer.bias is not None:
+                magnitude = magnitude + np.abs(layer.bias)
+            z_bounds.append(gamma(layer.fan_in + 2, u) * magnitude
+                            + input_bounds[-1] @ np.abs(layer.weights))
+            f, derivative = ACTIVATIONS[layer.activation]
+            input_bounds.append(_propagated(derivative, z, z_bounds[-1])
+                                + _own_rounding(f(z), u))
+        logits = on_logits(problem)
+        prediction = pre_activations[-1] if logits else output
+        prediction_bound = z_bounds[-1] if logits else input_bounds[-1]
+        reference = backprop(layers, problem.inputs, problem.targets, problem.loss,
+                             problem.reduction, 1.0).error_terms
+        error_bounds = [_output_error_term_bound(problem, pre_activations[-1], prediction,
+                                                 prediction_bound, z_bounds[-1], u)]
+        for l in range(len(layers) - 2, -1, -1):
+            error_bounds.insert(0, _hidden_error_term_bound(
+                reference[l + 1], error_bounds[0], layers[l + 1].weights, layers[l].activation,
+                pre_activations[l], z_bounds[l], u))
+        rate, batch = abs(problem.learning_rate), len(problem.inputs)
+        # Δw = η·xᵀ @ δ: γ_(B+1)·|x|ᵀ @ |δ| (the sum and η) + e_xᵀ @ |δ| + |x|ᵀ @ e_δ
+        weight_bounds = [rate * (gamma(batch + 1, u) * np.abs(x).T @ np.abs(d) + e_x.T @ np.abs(d)
+                                 + np.abs(x).T @ e_d)
+                         for x, e_x, d, e_d in zip(layer_inputs, input_bounds, reference,
+                                                   error_bounds)]
+        # Δb = η·Σ_b δ: γ_(B+1)·Σ_b |δ| + Σ_b e_δ
+        bias_bounds = [None if layer.bias is None else
+                       rate * (gamma(batch + 1, u) * np.sum(np.abs(d), axis=0)
+                               + np.sum(e_d, axis=0))
+                       for layer, d, e_d in zip(layers, reference, error_bounds)]
+        loss_bound = _loss_bound(problem, prediction, prediction_bound, u)
+    return Gradients(loss_bound, error_bounds, weight_bounds, bias_bounds)
+
+
+def _hidden_error_term_bound(next_error_term, next_bound, next_weights, activation, z, z_bound,
+                             u):
+    """e_δ for δ_l = (δ_(l+1) @ W_(l+1)ᵀ) ⊙ f'(z_l): the product p = δ @ Wᵀ off by
+    γ_(m+1)·|δ| @ |W|ᵀ + e_δ @ |W|ᵀ (m = fan_out of layer l+1), then e_p·|f'| + |p|·e_f' + u·|p f'|."""
+    product = next_error_term @ next_weights.T
+    product_bound = (gamma(next_weights.shape[1] + 1, u) * np.abs(next_error_term)
+                     @ np.abs(next_weights.T) + next_bound @ np.abs(next_weights.T))
+    derivative = ACTIVATIONS[activation][1](z)
+    derivative_bound = (_propagated(SECOND_DERIVATIVES[activation], z, z_bound)
+                        + _own_rounding(derivative, u))
+    return (product_bound * np.abs(derivative) + np.abs(product) * derivative_bound
+            + u * np.abs(product * derivative))
+
