@@ -28,12 +28,25 @@ def sigmoid(x):
     return np.exp(-np.logaddexp(0, -x)).astype(x.dtype)
 
 
-def erf(x):
-    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+def normal_cdf(x):
+    """Φ(x) = ½·erfc(−x/√2); erfc keeps its digits in the negative tail, where 1 + erf cancels."""
+    erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    return (0.5 * erfc(-x.astype(np.float64) / math.sqrt(2))).astype(x.dtype)
+
+
+def gelu_tanh(h):
+    """½·h·(1 + tanh u) = h·σ(2u), u = √(2/π)·(h + 0.044715·h³); no cancelling for h ≪ 0."""
+    return h * sigmoid(2 * math.sqrt(2 / math.pi) * (h + 0.044715 * h**3))
+
+
+def gelu_tanh_prime(h):
+    """σ(2u) + h·2σ'(2u)·du/dh, with σ'(t) = σ(t)·σ(−t) and du/dh = √(2/π)·(1 + 3·0.044715·h²)."""
+    two_u = 2 * math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)
+    du_dh = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * h**2)
+    return sigmoid(two_u) + h * 2 * sigmoid(two_u) * sigmoid(-two_u) * du_dh
 
 
 # name: (f(h), f'(h)); at a kink (h = 0) relu takes 0 and leaky_relu its slope
-SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 ACTIVATIONS = {
     "identity": (lambda h: h, lambda h: np.ones_like(h)),
     "sigmoid": (sigmoid, lambda h: sigmoid(h) * sigmoid(-h)),  # σ(1 − σ) = σ(h)·σ(−h)
@@ -45,29 +58,16 @@ ACTIVATIONS = {
     "elu": (lambda h: np.where(h > 0, h, np.expm1(np.minimum(h, 0))),
             lambda h: np.where(h > 0, 1, np.exp(np.minimum(h, 0))).astype(h.dtype)),
     "silu": (lambda h: h * sigmoid(h), lambda h: sigmoid(h) * (1 + h * sigmoid(-h))),
-    "gelu": (lambda h: h * 0.5 * (1 + erf(h / math.sqrt(2))),  # h·Φ(h)
-             lambda h: 0.5 * (1 + erf(h / math.sqrt(2)))  # Φ(h) + h·φ(h)
-             + h * np.exp(-0.5 * h * h) / math.sqrt(2 * math.pi)),
+    "gelu": (lambda h: h * normal_cdf(h),  # h·Φ(h); its derivative Φ(h) + h·φ(h)
+             lambda h: normal_cdf(h) + h * np.exp(-0.5 * h * h) / math.sqrt(2 * math.pi)),
+    "gelu_tanh": (gelu_tanh, gelu_tanh_prime),
 }
-
-
-def gelu_tanh(h):
-    return 0.5 * h * (1 + np.tanh(SQRT_2_OVER_PI * (h + 0.044715 * h**3)))
-
-
-def gelu_tanh_prime(h):
-    u = SQRT_2_OVER_PI * (h + 0.044715 * h**3)
-    return 0.5 * (1 + np.tanh(u)) \
-        + 0.5 * h / np.cosh(u) ** 2 * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * h**2)
-
-
-ACTIVATIONS["gelu_tanh"] = (gelu_tanh, gelu_tanh_prime)
 
 
 def output_error_term(loss, y, output, h, activation, derivatives):
     """δ of the output layer, per sample: −∂E/∂output · f'(h)."""
-    if loss == "binary_cross_entropy":  # on a sigmoid: (y − a)/(a(1 − a)) · a(1 − a)
-        return y - output
+    if loss == "binary_cross_entropy":  # on a sigmoid: (y − a)/(a(1 − a)) · a(1 − a) = y − a,
+        return y * sigmoid(-h) - (1 - y) * sigmoid(h)  # from h: 1 − σ(h) = σ(−h) keeps its digits
     if loss == "softmax_cross_entropy":  # on the logits h: y − (Σ y)·softmax(h)
         e = np.exp(h - h.max(axis=1, keepdims=True))
         return y - y.sum(axis=1, keepdims=True) * e / e.sum(axis=1, keepdims=True)
