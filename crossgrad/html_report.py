@@ -4,6 +4,7 @@ import base64
 import html
 import re
 
+import markupsafe
 import pandas as pd
 from pandas.io.formats.style import Styler
 
@@ -80,17 +81,31 @@ def _styled(cells, index, uuid, link_cases=False):
     return f'<div class="wide">{_compact(styler.to_html())}</div>'
 
 
+def _row_cells(values, floats):
+    """One row's <td>s: floats as 1.23e-04, the status with its class, the rest escaped; a
+    missing value (NaN, NA, None) empty."""
+    cells = []
+    for column, value in zip(ROW_COLUMNS, values):
+        if column in floats:
+            text = "" if value != value else f"{value:.2e}"
+        else:
+            text = "" if value is None or value is pd.NA or value != value else str(
+                markupsafe.escape(str(value)))
+        cells.append(f'<td class="{text}">{text}</td>' if column == "status" and text
+                     else f"<td>{text}</td>")
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
 def _rows_table(rows, uuid):
-    """Every row of one case, in the columns people read, the status as its cell's class."""
-    shown = rows[list(ROW_COLUMNS)].reset_index(drop=True)
-    classes = pd.DataFrame("", index=shown.index, columns=shown.columns)
-    classes["status"] = shown["status"]
-    styler = Styler(shown, uuid=uuid, cell_ids=False, na_rep="")
-    floats = [c for c in ROW_COLUMNS if pd.api.types.is_float_dtype(shown[c])]
-    table = (styler.set_td_classes(classes).format("{:.2e}", subset=floats, na_rep="")
-             .format(escape="html", subset=[c for c in ROW_COLUMNS if c not in floats])
-             .hide(axis="index").set_table_attributes('class="rows"').to_html())
-    return f'<div class="wide">{_compact(table)}</div>'
+    """Every row of one case, in the columns people read, the status as its cell's class.
+    Written directly rather than through Styler: a page may hold thousands of these rows."""
+    shown = rows[list(ROW_COLUMNS)]
+    floats = {c for c in ROW_COLUMNS if pd.api.types.is_float_dtype(shown[c])}
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in ROW_COLUMNS)
+    body = "\n".join(_row_cells(values, floats)
+                     for values in zip(*(shown[c].tolist() for c in ROW_COLUMNS)))
+    return (f'<div class="wide"><table id="T_{uuid}" class="rows"><thead>\n<tr>{head}</tr>'
+            f"</thead><tbody>\n{body}</tbody></table></div>")
 
 
 def _case_section(number, name, case, cells, rows, messages):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from crossgrad import adapters, cells, file_set, heatmap, html_report, markdown_report, triage
 from crossgrad.compare import COLUMNS, STATUSES, Comparison
-from crossgrad.row_store import ORDER, VIEW_COLUMNS, RowStore
+from crossgrad.row_store import ORDER, RowStore
 
 FILES = ("agreement.csv", "summary.md", "agreement.md", "agreement.html", "heatmap.png")
 
@@ -110,21 +110,14 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def header(frame, now=None):
-    """The Header of `frame`'s report; `now` (a datetime) defaults to the current time."""
+def header(store, now=None):
+    """The Header of the report of `store` (a RowStore); `now` (a datetime) defaults to the
+    current time."""
     now = now or _now()
-    counts = frame["status"].value_counts()
     return Header(date=now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  versions=versions(), machine=machine(frame["device"]),
-                  counts={s: int(counts.get(s, 0)) for s in STATUSES},
-                  cases=frame["case"].nunique(), rows=len(frame))
-
-
-def _shown(frame, names):
-    """The view columns of the rows of the cases `names`, as plain values (one pass)."""
-    shown = frame[frame["case"].isin(set(names))]
-    return shown.astype({c: object for c in VIEW_COLUMNS if isinstance(shown[c].dtype,
-                                                                       pd.CategoricalDtype)})
+                  versions=versions(), machine=machine(store.devices),
+                  counts={s: store.counts.get(s, 0) for s in STATUSES},
+                  cases=len(store.per_case()), rows=store.rows)
 
 
 def _by_case(frame):
@@ -152,16 +145,14 @@ def write(rows, out, cases=(), now=None, errors=()):
 
 
 def _write(store, out, cases, now, errors):
-    frame = store.frame()
-    top = header(frame, now)
+    top = header(store, now)
     paths = {Path(error.path).stem: error.path for error in errors}
     paths.update({case.name: case.path for case in cases})
-    plan = triage.plan(frame, triage.folder_names(paths))
-    shown = _shown(frame, plan.shown)
-    del frame
+    plan = triage.plan(store.per_case(), triage.folder_names(paths))
+    shown = store.rows_of(plan.shown)  # every row of the cases the views show, and no other
     summary = cells.fold(shown, ["case"], plan.order)
     cells_by_case = cells.case_cells(shown)
-    rows_by_case = _by_case(store.rows_of(plan.shown))
+    rows_by_case = _by_case(shown)
     messages = {}
     for _, _, case, message, _, _ in store.failures_in_order():
         messages.setdefault(case, []).append(message)

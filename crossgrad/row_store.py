@@ -3,35 +3,30 @@
 A report of 100,000 cases has millions of rows. Each run's rows are turned into their CSV lines
 as soon as their unit finishes (units finish in any order) and appended to a spill file, with
 the run's place in the catalogue; agreement.csv is then those lines put back in catalogue
-order. What stays in memory per row is the few columns every view folds (case, backend, dtype,
-layer, quantity, truth, status, the largest relative difference, the share of the tolerance
-used), as small integer codes and floats; the rows of the cases a view shows in full are read
-back from the spill. Failure messages, declared divergences, skips and the reference's rows
-against the ground truth are kept as they come: they are few, and each is told in full.
+order. Nothing is kept per row: per case, its worst status and the largest share of its
+tolerance that a row uses (what decides whether a view shows it), and per status the count.
+The rows of the cases a view shows are read back from the spill. Failure messages, declared
+divergences, skips and the reference's rows against the ground truth are kept as they come:
+they are few, and each is told in full.
 """
 import csv
 import io
 import math
 import tempfile
-from array import array
 
 import numpy as np
 import pandas as pd
 
+from crossgrad.cells import SEVERITY
 from crossgrad.compare import COLUMNS
 
 # The columns people read first; the rest of COLUMNS follow in their own order.
 LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
            "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
 ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
-# What every view folds, for every row: kept in memory (see RowStore.frame).
-TEXT = ("case", "backend", "dtype", "device", "quantity", "compared_to", "status")
-NUMBERS = ("max_rel_diff", "tolerance_share")
 LAYERS = ("layer", "first_divergent_layer")
-VIEW_COLUMNS = TEXT[:4] + ("layer",) + TEXT[4:] + NUMBERS + ("first_divergent_layer",)
 # The columns of the reference's rows against the ground truth (markdown_report's table).
 TRUTH_COLUMNS = ("case", "quantity", "max_ulp", "max_abs_diff", "scale")
-_NO_LAYER = -1
 _STRING_COLUMNS = tuple(c for c in ORDER if c not in LAYERS and c in (
     "case", "backend", "dtype", "device", "quantity", "compared_to", "status", "problem",
     "worst_index", "label", "label_detail", "divergence", "closer_to_truth", "note"))
@@ -69,14 +64,10 @@ class RowStore:
     def __init__(self, folder=None):
         self._spill = tempfile.TemporaryFile(dir=folder)
         self._runs = {}  # position -> [(offset, length)] of its lines in the spill
-        self._cases = {}  # case -> positions, in the order added
-        self._codes = {column: {} for column in TEXT}
-        self._text = {column: array("i") for column in TEXT}
-        self._numbers = {column: array("d") for column in NUMBERS}
-        self._layers = {column: array("i") for column in LAYERS}
-        self._positions = array("q")
+        self._cases = {}  # case -> [positions, worst status's rank in SEVERITY, largest share]
         self.rows = 0
         self.counts = {}  # status -> rows
+        self.devices = set()
         self.failures = []  # (position, order, case, message, title, has_backend)
         self.declared = set()  # (case, backend, dtype, divergence)
         self.errored_cases = set()  # cases with a row whose status is error
@@ -92,23 +83,9 @@ class RowStore:
         self._spill.write(lines)
         self._runs.setdefault(position, []).append((offset, len(lines)))
         for row in rows:
-            positions = self._cases.setdefault(row.case, [])
-            if not positions or positions[-1] != position:
-                positions.append(position)
-            for column in TEXT:
-                value = getattr(row, column)
-                codes = self._codes[column]
-                code = codes.get(value)
-                if code is None:
-                    code = codes[value] = len(codes)
-                self._text[column].append(code)
-            for column in NUMBERS:
-                self._numbers[column].append(getattr(row, column))
-            for column in LAYERS:
-                layer = getattr(row, column)
-                self._layers[column].append(_NO_LAYER if layer is None else layer)
-            self._positions.append(position)
+            self._add_to_case(position, row)
             self.counts[row.status] = self.counts.get(row.status, 0) + 1
+            self.devices.add(row.device)
             order = self.rows
             self.rows += 1
             if row.status == "error":
@@ -126,6 +103,17 @@ class RowStore:
                 self.truth_rows.append((position, order) + tuple(getattr(row, column)
                                                                  for column in TRUTH_COLUMNS))
 
+    def _add_to_case(self, position, row):
+        found = self._cases.get(row.case)
+        if found is None:
+            found = self._cases[row.case] = [[], -1, math.nan]
+        if not found[0] or found[0][-1] != position:
+            found[0].append(position)
+        rank = SEVERITY.index(row.status) if row.status in SEVERITY else len(SEVERITY)
+        found[1] = max(found[1], rank)
+        if not math.isnan(row.tolerance_share) and not row.tolerance_share <= found[2]:
+            found[2] = row.tolerance_share
+
     def add_all(self, rows):
         """A whole list of rows in report order, as one run (for a report built in one go)."""
         self.add(0, list(rows))
@@ -141,33 +129,21 @@ class RowStore:
                 self._spill.seek(offset)
                 file.write(self._spill.read(length))
 
-    def frame(self):
-        """The VIEW_COLUMNS of every row, in report order: text columns as categoricals, layers
-        as Int64, the numbers as float64."""
-        if not self.rows:
-            return pd.DataFrame({column: pd.Series([], dtype="Int64" if column in LAYERS else
-                                                   float if column in NUMBERS else object)
-                                 for column in VIEW_COLUMNS})
-        order = np.argsort(np.frombuffer(self._positions, dtype=np.int64), kind="stable")
-        columns = {}
-        for column in TEXT:
-            codes = np.frombuffer(self._text[column], dtype=np.int32)[order]
-            columns[column] = pd.Categorical.from_codes(codes, categories=list(self._codes[column]))
-        for column in NUMBERS:
-            columns[column] = np.frombuffer(self._numbers[column], dtype=np.float64)[order]
-        for column in LAYERS:
-            layers = np.frombuffer(self._layers[column], dtype=np.int32)[order]
-            columns[column] = pd.arrays.IntegerArray(layers.astype(np.int64),
-                                                     layers == _NO_LAYER)
-        return pd.DataFrame(columns)[list(VIEW_COLUMNS)]
-
-    def case_names(self):
-        return list(self._cases)
+    def per_case(self):
+        """One row per case (the index, sorted): `rank`, its worst status's place in
+        cells.SEVERITY; `status`; `share`, the largest tolerance_share of its rows (NaN when
+        none has one)."""
+        names = sorted(self._cases)
+        ranks = [self._cases[name][1] for name in names]
+        return pd.DataFrame({"rank": ranks, "status": [SEVERITY[r] if r < len(SEVERITY)
+                                                       else "error" for r in ranks],
+                             "share": [self._cases[name][2] for name in names]},
+                            index=pd.Index(names, name="case"))
 
     def rows_of(self, names):
         """Every column of the rows of the cases `names`, read back from the spill, in report
         order, as to_frame would give them (strings, Int64 layers, floats)."""
-        positions = sorted({p for name in names for p in self._cases.get(name, ())})
+        positions = sorted({p for name in names for p in self._cases.get(name, [()])[0]})
         buffer = io.BytesIO()
         buffer.write(header_line())
         for position in positions:

@@ -55,18 +55,16 @@ def folder_names(paths):
             for name, parent in parents.items()}
 
 
-def per_case(frame, folders):
-    """One row per case (the index): its worst status, its largest tolerance_share (NaN when
-    no row has one) and its folder; one pass over the rows."""
-    status = pd.Categorical(frame["status"])
-    ranks = np.array([SEVERITY.index(s) if s in SEVERITY else len(SEVERITY)
-                      for s in status.categories], dtype=np.int64)
-    ranked = pd.DataFrame({"case": frame["case"].astype(str).to_numpy(),
-                           "rank": ranks[status.codes] if len(status) else [],
-                           "share": frame["tolerance_share"].to_numpy(dtype=float)})
-    found = ranked.groupby("case", sort=True).agg(rank=("rank", "max"), share=("share", "max"))
-    found["status"] = [SEVERITY[r] if r < len(SEVERITY) else "error" for r in found["rank"]]
-    found["folder"] = [folders.get(name, "") for name in found.index]
+def per_case(frame):
+    """One row per case of the rows `frame` (case, status, tolerance_share), as
+    RowStore.per_case gives it: the worst status's `rank` in SEVERITY, the `status`, and the
+    largest `share` (NaN when no row has one)."""
+    ranks = [SEVERITY.index(s) if s in SEVERITY else len(SEVERITY) for s in frame["status"]]
+    found = pd.DataFrame({"case": list(frame["case"]), "rank": ranks,
+                          "share": frame["tolerance_share"].to_numpy(dtype=float)}).groupby(
+        "case", sort=True).agg(rank=("rank", "max"), share=("share", "max"))
+    found.insert(1, "status", [SEVERITY[r] if r < len(SEVERITY) else "error"
+                               for r in found["rank"]])
     return found
 
 
@@ -78,13 +76,13 @@ def _by_folder(cases):
     return table[["cases", *STATUSES, "worst_share"]]
 
 
-def plan(frame, folders, large=None):
-    """The Plan of a report whose rows (at least case, status, tolerance_share) are `frame`;
+def plan(cases, folders, large=None):
+    """The Plan of a report whose cases are `cases` (per_case's table, or RowStore.per_case);
     `folders` maps case names to folders (see folder_names); `large` overrides the threshold."""
-    names = sorted(set(frame["case"].astype(str)))
+    names = list(cases.index)
     if not (len(names) > LARGE if large is None else large):
         return Plan(shown=tuple(names), large=False, total=len(names))
-    cases = per_case(frame, folders)
+    cases = cases.assign(folder=[folders.get(name, "") for name in names])
     eyes = cases[cases["status"].isin(NEEDS_EYES)]
     eyes = eyes.assign(share_key=-eyes["share"].fillna(np.inf)).sort_values(
         ["rank", "share_key"], ascending=[False, True], kind="stable")

@@ -111,7 +111,7 @@ def _plan_frame():
 def test_large_plan_shows_what_needs_eyes_then_the_closest_passing(monkeypatch):
     monkeypatch.setattr(triage, "CLOSEST", 2)
     frame, folders = _plan_frame()
-    plan = triage.plan(frame, folders, large=True)
+    plan = triage.plan(triage.per_case(frame), folders, large=True)
     # errors, then failures (largest share first), then divergences; then the 2 passing cases
     # nearest their tolerance; far passing cases and skipped ones are left to the folder rows
     assert plan.shown == ("g_error", "e_fail_big", "d_fail_small", "f_diverges",
@@ -121,7 +121,7 @@ def test_large_plan_shows_what_needs_eyes_then_the_closest_passing(monkeypatch):
 
 def test_large_plan_has_one_row_per_folder_with_counts_and_the_worst_share():
     frame, folders = _plan_frame()
-    table = triage.plan(frame, folders, large=True).folders
+    table = triage.plan(triage.per_case(frame), folders, large=True).folders
     assert list(table.index) == ["kinks", "losses", "numerics"]
     assert table.loc["kinks"].to_dict() == {"cases": 3, "pass": 2, "fail": 1, "error": 0,
                                             "expected_divergence": 0, "skipped": 0,
@@ -134,7 +134,7 @@ def test_large_plan_has_one_row_per_folder_with_counts_and_the_worst_share():
 
 def test_small_catalogue_shows_every_case_by_name():
     frame, folders = _plan_frame()
-    plan = triage.plan(frame, folders)
+    plan = triage.plan(triage.per_case(frame), folders)
     assert not plan.large and plan.shown == tuple(sorted(folders))
 
 
@@ -225,5 +225,9 @@ def test_rows_read_back_from_the_store_are_the_frames_rows():
         frame = report.to_frame(rows)
         expected = frame[frame["case"].isin(["case_0001", "case_0003"])].reset_index(drop=True)
         pd.testing.assert_frame_equal(back[list(report.ORDER)], expected, check_dtype=False)
-        view = store.frame()
-        assert list(view["case"].astype(str)) == list(frame["case"])  # catalogue order
+        assert store.rows_of(["case_0004", "case_0000"])["case"].tolist() == (
+            ["case_0000"] * 9 + ["case_0004"] * 9)  # catalogue order, whatever the arrival
+        cases = store.per_case()
+        assert cases.equals(triage.per_case(frame))
+        assert cases.loc["case_0003", "status"] == "fail"
+        assert cases.loc["case_0003", "share"] == pytest.approx(2.0 + 3 / 5)
