@@ -137,8 +137,8 @@ def proven_rows(rows, truth):
     leaves unknown labelled `kink`, with how many were not compared."""
     note = (f"proven: ball arithmetic at {truth.bits} bits, every radius below 2^-{CERTAIN_BITS} "
             "of its value; midpoints rounded once to float64")
-    sites = ", ".join(f"layer {l} ({s}, {u})" for l, s, u in truth.kinks[:3]) + (
-        f" and {len(truth.kinks) - 3} more" if len(truth.kinks) > 3 else "")
+    sites = "; ".join(_kink_sites(truth.kinks, layer)
+                      for layer in sorted({l for l, _, _ in truth.kinks}))
     proven = []
     for row in rows:
         expected = (getattr(truth.gradients, _FIELDS[row.quantity])[row.layer]
@@ -146,13 +146,20 @@ def proven_rows(rows, truth):
         unknown = int(np.isnan(expected).sum()) if expected is not None else 0
         if unknown:
             row = replace(row, label="kink", label_detail=(
-                f"{unknown} of {expected.size} elements depend on a pre-activation whose ball "
-                f"straddles a kink (sample, unit): {sites}"),
+                f"{unknown} of {expected.size} elements unknown: pre-activation balls "
+                f"straddle a kink, {sites}"),
                 note=note + f"; {unknown} elements a kink leaves unknown were not compared")
         else:
             row = replace(row, note=note)
         proven.append(row)
     return proven
+
+
+def _kink_sites(kinks, layer, shown=3):
+    """'layer 1 at (sample, unit) (0, 0), (1, 0)', the first `shown` of the layer's kinks."""
+    units = [f"({s}, {u})" for l, s, u in kinks if l == layer]
+    more = f" and {len(units) - shown} more" if len(units) > shown else ""
+    return f"layer {layer} at (sample, unit) " + ", ".join(units[:shown]) + more
 
 
 def closer_to_truth(backend_array, reference_array, truth_array, backend):

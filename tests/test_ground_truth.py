@@ -92,7 +92,8 @@ def test_a_kink_ball_is_reported_not_guessed(tmp_path):
                       ("weight_delta", 1)}
     assert all(r.status == "pass" for r in rows)
     detail = next(r for r in rows if r.label == "kink").label_detail
-    assert "straddles a kink" in detail and "layer 1 (0, 0), layer 1 (1, 0)" in detail
+    assert detail == ("4 of 4 elements unknown: pre-activation balls straddle a kink, layer 1 "
+                      "at (sample, unit) (0, 0), (1, 0)")
 
 
 def test_an_exact_zero_at_a_kink_takes_the_case_formats_side(tmp_path):
