@@ -37,13 +37,21 @@ def _asked(config):
 
 
 def pytest_configure(config):
+    """Check the options, and register the backends, before anything is collected: a bad
+    option is one usage line."""
     if not _asked(config):
         return
+    from crossgrad import adapters, plugins
     config.addinivalue_line("markers", "crossgrad: a case of crossgrad's catalogue on a backend "
                                        "given with --crossgrad-backend")
     if not config.getoption("crossgrad_backend"):
         raise pytest.UsageError("--crossgrad-cases and --crossgrad-dtypes need "
                                 "--crossgrad-backend NAME=module:attribute")
+    config.crossgrad_dtypes = _dtypes(config)
+    try:
+        config.crossgrad_backends = plugins.add(config.getoption("crossgrad_backend"))
+    except adapters.BackendError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def shipped_catalogue():
@@ -66,8 +74,16 @@ def _dtypes(config):
 
 @pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
 def pytest_collection_modifyitems(session, config, items):
-    if _asked(config):
-        items.extend(Catalogue.from_parent(session, name="crossgrad", nodeid="crossgrad").collect())
+    """The catalogue's tests join the collected ones, reported as collected (so that the counts
+    of collected and deselected tests include them)."""
+    if not _asked(config):
+        return
+    catalogue = Catalogue.from_parent(session, name="crossgrad", nodeid="crossgrad")
+    config.hook.pytest_collectstart(collector=catalogue)
+    report = config.hook.pytest_make_collect_report(collector=catalogue)
+    config.hook.pytest_collectreport(report=report)
+    if report.passed:
+        items.extend(report.result)
 
 
 class Catalogue(pytest.Collector):
@@ -76,29 +92,25 @@ class Catalogue(pytest.Collector):
     def collect(self):
         from crossgrad import adapters, plugins
         from crossgrad.cases import load_catalogue
-        config = self.config
-        dtypes = _dtypes(config)
-        try:
-            names = plugins.add(config.getoption("crossgrad_backend"))
-        except adapters.BackendError as error:
-            raise pytest.UsageError(str(error)) from None
-        paths = config.getoption("crossgrad_cases") or [shipped_catalogue()]
-        cases, errors = load_catalogue(paths)
-        for name in names:
+        dtypes = self.config.crossgrad_dtypes
+        cases, errors = load_catalogue(self.config.getoption("crossgrad_cases")
+                                       or [shipped_catalogue()])
+        found = []
+        for name in self.config.crossgrad_backends:
             try:
                 adapters.load(name)
             except (adapters.BackendError, adapters.BackendUnavailable) as error:
-                yield Problem.from_parent(self, name=f"backend-{name}", lines=[str(error)])
+                found.append(Problem.from_parent(self, name=f"backend-{name}", lines=[str(error)]))
                 continue
-            for case in cases:
-                for dtype in (d for d in case.dtypes if dtypes is None or d in dtypes):
-                    yield CaseItem.from_parent(self, name=f"{case.name}-{name}-{dtype}",
-                                               run=(plugins.case_for(case, name), name, dtype))
+            found += [CaseItem.from_parent(self, name=f"{case.name}-{name}-{dtype}",
+                                           run=(plugins.case_for(case, name), name, dtype))
+                      for case in cases for dtype in case.dtypes
+                      if dtypes is None or dtype in dtypes]
         by_file = {}
         for error in errors:
             by_file.setdefault(error.path, []).append(str(error))
-        for path, lines in by_file.items():
-            yield Problem.from_parent(self, name=f"invalid-{Path(path).stem}", lines=lines)
+        return found + [Problem.from_parent(self, name=f"invalid-{Path(path).stem}", lines=lines)
+                        for path, lines in by_file.items()]
 
 
 class CaseItem(pytest.Item):
