@@ -30,6 +30,7 @@ NOT_RUN = "#f4f4f4"  # the case does not ask for this backend or dtype
 FAIL = "#e3120b"
 DIVERGES = "#ff8c00"
 FONT = 12
+MIN_WIDTH = 11.0  # inches: room for the title over a few columns
 INCHES = {"column": 0.95, "row": 0.42, "name_character": 0.095}
 # No creation date, no software version: the bytes depend on the picture alone.
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
@@ -125,14 +126,14 @@ def figure(cells, plan=None):
         first = set(plan.shown[:HEATMAP_ROWS])
         cells = cells[cells["case"].isin(first)]
         title += (f"\nthe first {len(first):,} of {plan.total:,} cases: what needs eyes, then "
-                  "the closest to their tolerance (every case: agreement.csv)")
+                  "the closest to tolerance")
     statuses = grid(cells, "case", "status")
     values = grid(cells.assign(colour=colour_values(cells)), "case", "colour").to_numpy(
         dtype=float, na_value=np.nan)
     cases, labels = list(statuses.index), list(statuses.columns)
     runs = statuses.to_numpy()
-    width = (2.6 + INCHES["name_character"] * max(map(len, cases), default=10)
-             + INCHES["column"] * len(labels))
+    width = max(MIN_WIDTH, 2.6 + INCHES["name_character"] * max(map(len, cases), default=10)
+                + INCHES["column"] * len(labels))
     height = max(5.0, 2.4 + INCHES["row"] * len(cases))  # room for the colour scale's labels
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
