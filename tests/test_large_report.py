@@ -231,3 +231,19 @@ def test_rows_read_back_from_the_store_are_the_frames_rows():
         assert cases.equals(triage.per_case(frame))
         assert cases.loc["case_0003", "status"] == "fail"
         assert cases.loc["case_0003", "share"] == pytest.approx(2.0 + 3 / 5)
+
+
+def test_header_notices_stand_above_the_tables(tmp_path, monkeypatch):
+    """The spot for what must be read first: Header.notices, on top of summary.md, agreement.md
+    and the page (none by default)."""
+    from dataclasses import replace
+    notice = "the reference is outside its tolerance against the ground truth: a harness error"
+    original = report.header
+    monkeypatch.setattr(report, "header", lambda *a, **k: replace(original(*a, **k),
+                                                                   notices=(notice,)))
+    report.write(catalogue_rows(3), tmp_path, now=NOW)
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert summary.index(f"**{notice}**") < summary.index("| case ")
+    assert f"**{notice}**" in (tmp_path / "agreement.md").read_text(encoding="utf-8")
+    page = (tmp_path / "agreement.html").read_text(encoding="utf-8")
+    assert page.index(f'<p class="notice"><b>{notice}</b></p>') < page.index("<h2>Heatmap")
