@@ -1,4 +1,4 @@
-"""The command line: `crossgrad report`, `diff`, `show`, `validate`, `schema` and `new`."""
+"""The command line: `crossgrad report`, `diff`, `show`, `validate`, `schema`, `new` and `fuzz`."""
 import argparse
 import json
 import os
@@ -210,6 +210,11 @@ def command_new_backend(args):
     return 0
 
 
+def command_fuzz(args):
+    from crossgrad.fuzzing.command import run  # the search's modules, only when asked for
+    return run(args, quiet=_quiet())
+
+
 def _referees(text):
     if text.strip() in ("all", "none"):
         return list(REFEREES) if text.strip() == "all" else []
@@ -308,6 +313,22 @@ def parser():
     sub.add_argument("name", metavar="NAME", help="writes NAME.py (a module name), or give a "
                      "path ending in .py")
     sub.set_defaults(handler=command_new_backend)
+
+    sub = commands.add_parser("fuzz", help="draw networks, run the backends on them, and write "
+                              "each disagreement, shrunk, as a case file; exit 1 if any")
+    budget = sub.add_mutually_exclusive_group()
+    budget.add_argument("--cases", type=int, metavar="N", help="draw N networks (default 100)")
+    budget.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="draw for this long instead (shrinking included)")
+    sub.add_argument("--seed", type=int, default=0, help="draw i of seed S replays from (S, i) "
+                     "alone (default 0)")
+    sub.add_argument("--out", default="cases/found", metavar="DIR", help="default: cases/found")
+    sub.add_argument("--executor", choices=executors.EXECUTORS, default="auto",
+                     help="where the draws run, as for report (default: auto)")
+    sub.add_argument("--workers", type=int, metavar="N", help="processes for --executor "
+                     "processes (default: one per CPU)")
+    selection(sub)
+    sub.set_defaults(handler=command_fuzz)
     return top
 
 

@@ -1,0 +1,243 @@
+"""crossgrad fuzz: draws that replay, a shrinker that keeps the signature, case files that
+validate and reproduce, exit codes, and four planted bugs found and shrunk."""
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossgrad import adapters, cli, runner
+from crossgrad.cases import load_case
+from crossgrad.fuzzing import search
+from crossgrad.fuzzing.draw import MAX_BATCH, MAX_DEPTH, MAX_WIDTH, draw_case
+from crossgrad.fuzzing.shrink import shrink, size
+from crossgrad.fuzzing.signature import evaluate, signature_of
+from crossgrad.problem import Layer, Problem
+
+ROOT = Path(__file__).resolve().parent.parent
+LAST_LINE = re.compile(r"crossgrad fuzz: seed \d+, (\d+) draws \(.*\), (\d+) findings in .*, "
+                       r"[\d.]+ s$")
+# bug -> (the dtypes it is fuzzed in, draws, seconds allowed for search and shrinking)
+PLANTED = {"missing_mean_factor": (["float64"], 60, 60),
+           "tanh_beyond_2": (["float64"], 60, 60),
+           "leaky_relu_one_at_zero": (["float64"], 60, 60),
+           "float16_flush": (["float16"], 60, 60)}
+
+
+@pytest.fixture(autouse=True)
+def registry(monkeypatch):
+    """Each test starts from the built-ins alone and leaves nothing registered behind."""
+    monkeypatch.setattr(adapters, "_MODULES", dict(adapters._MODULES))
+    monkeypatch.setattr(adapters, "_loaded", {})
+    monkeypatch.setattr(adapters, "_entry_points_read", True)
+    monkeypatch.delenv(adapters.ENVIRONMENT, raising=False)
+    monkeypatch.setattr(sys, "path", [str(ROOT)] + sys.path)
+    monkeypatch.chdir(ROOT)
+
+
+def _plant(bug):
+    adapters.register(bug, f"examples.planted_bugs:{bug}")
+    return ["numpy", bug]
+
+
+def _arrays(problem):
+    return [problem.inputs, problem.targets] + [a for layer in problem.layers
+                                                for a in (layer.weights, layer.bias)
+                                                if a is not None]
+
+
+def test_a_draw_replays_from_its_seed_and_index_alone():
+    dtypes = ["float64", "float32", "float16", "bfloat16"]
+    first, flavour = draw_case(5, 17, dtypes, ["numpy"])
+    again, flavour_again = draw_case(5, 17, dtypes, ["numpy"])
+    assert flavour == flavour_again and first.dtypes == again.dtypes
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(first.problem),
+                                                    _arrays(again.problem)))
+    other, _ = draw_case(6, 17, dtypes, ["numpy"])
+    assert not all(np.array_equal(a, b) for a, b in zip(_arrays(first.problem),
+                                                        _arrays(other.problem)))
+
+
+def test_draws_span_the_format():
+    """Over 300 draws: depth, widths and batch within bounds, width 1 and batch 1 frequent,
+    every activation, loss, reduction and dtype drawn."""
+    from crossgrad.reference import ACTIVATIONS, LOSSES
+    dtypes = ["float64", "float32", "float16", "bfloat16"]
+    draws = [draw_case(0, i, dtypes, ["numpy"]) for i in range(300)]
+    problems = [case.problem for case, _ in draws]
+    assert all(1 <= len(p.layers) <= MAX_DEPTH and 1 <= len(p.inputs) <= MAX_BATCH
+               and all(1 <= layer.fan_out <= MAX_WIDTH for layer in p.layers) for p in problems)
+    assert {a.activation for p in problems for a in p.layers} == set(ACTIVATIONS)
+    assert {p.loss for p in problems} == set(LOSSES)
+    assert {p.reduction for p in problems} == {"mean", "sum"}
+    assert {case.dtypes[0] for case, _ in draws} == set(dtypes)
+    assert sum(len(p.inputs) == 1 for p in problems) >= 30
+    assert sum(any(layer.fan_out == 1 for layer in p.layers) for p in problems) >= 60
+
+
+def test_a_kink_draw_puts_a_pre_activation_exactly_at_zero():
+    from crossgrad.reference import forward
+    found = 0
+    for index in range(200):
+        case, flavour = draw_case(3, index, ["float64"], ["numpy"])
+        if flavour != "kink":
+            continue
+        _, pre_activations, _ = forward(case.problem.layers, case.problem.inputs)
+        found += any(np.any(z == 0) for layer, z in zip(case.problem.layers, pre_activations)
+                     if layer.activation in ("relu", "leaky_relu", "elu"))
+    assert found >= 10
+
+
+def test_shrinking_a_predicate_by_hand():
+    """Three layers, batch 6, kept while the batch has 2 samples and the output layer a weight
+    of at least 1.5: the bottom layers go (their outputs become the inputs), then the units
+    that do not hold 3.14159, the bias, the sigmoid and tanh, then the numbers (3.14159 → 3,
+    inputs and targets → 0), the loss and the learning rate."""
+    rng = np.random.default_rng(0)
+    last = np.full((3, 2), 0.25)
+    last[1, 0] = 3.14159
+    problem = Problem((Layer(rng.standard_normal((4, 5)), rng.standard_normal(5), "tanh"),
+                       Layer(rng.standard_normal((5, 3)), None, "sigmoid"),
+                       Layer(last, np.ones(2), "tanh")),
+                      rng.standard_normal((6, 4)), rng.standard_normal((6, 2)),
+                      "mean_squared_error", "mean", 0.5)
+    smallest, _ = shrink(problem, lambda p: len(p.inputs) >= 2
+                         and np.max(np.abs(p.layers[-1].weights)) >= 1.5)
+    assert len(smallest.layers) == 1
+    layer = smallest.layers[0]
+    assert layer.weights.tolist() == [[3.0]] and layer.bias is None
+    assert layer.activation == "identity"
+    assert smallest.inputs.tolist() == [[0.0], [0.0]]
+    assert smallest.targets.tolist() == [[0.0], [0.0]]
+    assert (smallest.loss, smallest.reduction, smallest.learning_rate) == \
+        ("half_squared_error", "mean", 1.0)
+
+
+def test_shrinking_keeps_the_signature_at_every_step():
+    """Every candidate the shrinker takes still fails with the draw's signature, evaluated
+    afresh, and the last one is what the search wrote."""
+    backends = _plant("tanh_beyond_2")
+    case = next(case for case, _ in (draw_case(0, i, ["float64"], backends) for i in range(60))
+                if evaluate(case, backends)[0])
+    signature = sorted(evaluate(case, backends)[0])[0]
+    taken = []
+
+    def keeps(problem):
+        from dataclasses import replace
+        kept = signature in evaluate(replace(case, problem=problem), backends)[0]
+        if kept:
+            taken.append(problem)
+        return kept
+
+    smallest, _ = shrink(case.problem, keeps)
+    assert taken and taken[-1] is smallest
+    for problem in taken:
+        from dataclasses import replace
+        rows = runner.run(replace(case, problem=problem), "tanh_beyond_2", "float64")
+        runner.forget()
+        assert signature_of(rows, problem) == signature
+    assert size(smallest) < size(case.problem)
+
+
+def test_the_same_seed_writes_the_same_files(tmp_path):
+    backends = _plant("leaky_relu_one_at_zero")
+    first = search(1, backends, ["float64"], tmp_path / "a", cases=40)
+    second = search(1, backends, ["float64"], tmp_path / "b", cases=40)
+    assert first.findings, "seed 1 finds the planted bug within 40 draws"
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize("bug", sorted(PLANTED))
+def test_a_planted_bug_is_found_and_shrunk(bug, tmp_path):
+    """Found within the stated draws and seconds; every finding names the bug's backend, is a
+    valid case file that fails on it with the same signature and passes on numpy in its
+    dtype; the smallest has at most 2 layers, width 2 and batch 3 (3 exactly for the
+    missing 1/B, which needs 3 samples)."""
+    dtypes, draws, seconds = PLANTED[bug]
+    backends = _plant(bug)
+    started = time.monotonic()
+    outcome = search(0, backends, dtypes, tmp_path, cases=draws)
+    assert time.monotonic() - started < seconds
+    assert outcome.findings
+    sizes = []
+    for signature, path in outcome.findings:
+        assert signature.backend == bug
+        case = load_case(path)  # raises InvalidCase if it does not validate
+        assert f"--seed 0" in case.description and str(signature) in case.description
+        rows = runner.run(case, bug, signature.dtype)
+        assert signature_of(rows, case.problem) == signature
+        if signature.dtype != "float64":
+            assert not any(row.failed for row in runner.run(case, "numpy", signature.dtype))
+        runner.forget()
+        sizes.append(size(case.problem))
+    layers, width, batch, _ = min(sizes)
+    assert layers <= 2 and width <= 2 and batch <= 3
+    if bug == "missing_mean_factor":
+        assert all(found[2] == 3 for found in sizes)
+
+
+def _fuzz(capsys, *arguments):
+    try:
+        status = cli.main(["fuzz", *arguments])
+    except SystemExit as exit_:  # argparse, and a --backend or --backends it cannot use
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_exit_0_when_nothing_is_found(tmp_path, capsys):
+    status, out, _ = _fuzz(capsys, "--cases", "5", "--backends", "numpy", "--dtypes", "float64",
+                           "--out", str(tmp_path / "found"), "--executor", "serial")
+    assert status == 0
+    match = LAST_LINE.match(out.strip().splitlines()[-1])
+    assert match and match.groups() == ("5", "0")
+    assert not (tmp_path / "found").exists()
+
+
+def test_exit_1_when_found_and_the_file_reproduces_in_report(tmp_path, capsys):
+    out_dir = tmp_path / "found"
+    status, out, _ = _fuzz(capsys, "--cases", "30", "--seed", "1", "--backends", "numpy,buggy",
+                           "--backend", "buggy=examples.planted_bugs:tanh_beyond_2",
+                           "--dtypes", "float64", "--out", str(out_dir), "--executor", "serial")
+    assert status == 1
+    lines = out.strip().splitlines()
+    files = sorted(out_dir.iterdir())
+    assert LAST_LINE.match(lines[-1]).groups() == ("30", str(len(files)))
+    assert files and all(f"found buggy · float64" in line for line in lines[:-1])
+    assert cli.main(["validate", str(out_dir)]) == 0
+    capsys.readouterr()
+    status = cli.main(["report", "--cases", str(out_dir), "--backends", "buggy",
+                       "--backend", "buggy=examples.planted_bugs:tanh_beyond_2",
+                       "--referees", "none", "--executor", "serial",
+                       "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert all(f"FAIL {path.stem} · buggy · float64" in err for path in files)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--cases", "0"], "--cases: expected a number of draws ≥ 1, got 0"),
+    (["--budget", "-1"], "--budget: expected seconds > 0, got -1"),
+    (["--seed", "-3"], "--seed: expected an integer ≥ 0, got -3"),
+    (["--backends", "nonesuch"], "--backends: unknown 'nonesuch'"),
+    (["--backend", "broken"], "expected NAME=module:attribute"),
+])
+def test_exit_2_for_bad_options(arguments, message, tmp_path, capsys):
+    status, out, err = _fuzz(capsys, *arguments, "--out", str(tmp_path / "found"))
+    assert status == 2
+    assert message in err and not out
+
+
+def test_exit_2_for_an_out_that_is_a_file_and_for_both_limits(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("")
+    status, _, err = _fuzz(capsys, "--cases", "1", "--out", str(file))
+    assert status == 2 and "is a file, not a folder" in err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["fuzz", "--cases", "1", "--budget", "1"])
+    assert exit_.value.code == 2
