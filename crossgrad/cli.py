@@ -135,7 +135,13 @@ def command_show(args):
             print(f"skipped {backend}: {unavailable}", file=sys.stderr)
             continue
         for dtype in (d for d in args.dtypes if d in case.dtypes):
-            results[f"{backend} {dtype}"] = adapter.backprop(case.problem, dtype)
+            try:
+                results[f"{backend} {dtype}"] = adapter.backprop(case.problem, dtype)
+            except Exception as error:  # noqa: BLE001  one line, and the others go on
+                print(f"skipped {backend} {dtype}: " + (
+                    str(error) if isinstance(error, adapters.BackendError) else
+                    f"{backend} raised {type(error).__name__}: {' '.join(str(error).split())}"),
+                    file=sys.stderr)
     if args.json:
         print(json.dumps({
             "case": case.name, "description": case.description,

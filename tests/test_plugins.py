@@ -2,12 +2,14 @@
 entry points, and every bad input's one line (the other backends go on)."""
 import ast
 import csv
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import crossgrad
@@ -390,3 +392,23 @@ def test_the_example_is_written_from_scratch():
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
              for alias in node.names}
     assert imported == {"math", "numpy", "crossgrad"} and names == {"Gradients"}
+
+
+def test_show_prints_a_plug_in_beside_the_built_ins_and_skips_one_that_raises(
+        tmp_path, monkeypatch, capsys):
+    """`crossgrad show --backend`: the plug-in's numbers beside numpy's (the same to rounding);
+    one that raises is one line on stderr, and the others are shown."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    sys.path.insert(0, str(tmp_path))
+    write_module(tmp_path, "crossgrad_test_show_raises", RESULTS["raises"][0])
+    assert main(["show", str(SEED), "--json", "--backend", "lesson=lesson_backprop",
+                 "--backend", "raises=crossgrad_test_show_raises", "--backends",
+                 "numpy,lesson,raises", "--dtypes", "float64"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "skipped raises float64: raises raised ValueError: no such layer"]
+    results = json.loads(captured.out)["results"]
+    assert sorted(results) == ["lesson float64", "numpy float64"]
+    for field in ("error_terms", "weight_deltas"):
+        for ours, theirs in zip(results["lesson float64"][field], results["numpy float64"][field]):
+            assert np.allclose(ours, theirs, rtol=1e-12, atol=0)
