@@ -37,6 +37,8 @@ def run(args, quiet):
         print(f"crossgrad fuzz: {problem}", file=sys.stderr)
         return 2
     cases = args.cases if args.cases is not None or args.budget is not None else DEFAULT_CASES
+    # drawn topologies seldom recur: JAX's persistent cache would only evict the catalogue's
+    os.environ.setdefault("CROSSGRAD_JAX_CACHE", "off")
     started = time.monotonic()
     with tqdm(total=None, desc="crossgrad fuzz", unit="run", file=sys.stderr, disable=quiet,
               leave=False, dynamic_ncols=True) as bar, warnings.catch_warnings():
@@ -50,6 +52,7 @@ def run(args, quiet):
             return 2
     print(f"crossgrad fuzz: seed {args.seed}, {outcome.draws} draws ({outcome.unusable} with a "
           f"non-finite reference, {outcome.beyond_dtype} beyond their dtype, {outcome.failing} "
-          f"failing), {len(outcome.findings)} findings in {args.out}, "
+          f"failing), {len(outcome.findings)} finding{'s' * (len(outcome.findings) != 1)} in "
+          f"{args.out}, "
           f"{time.monotonic() - started:.1f} s")
     return 1 if outcome.findings else 0

@@ -96,7 +96,7 @@ def _near_cancel(rng, layers, inputs):
 
 def draw_problem(rng, flavour):
     """One Problem of `flavour` (see FLAVOURS), drawn from `rng`."""
-    depth = int(min(MAX_DEPTH, 1 + rng.geometric(0.35) - 1))
+    depth = int(min(MAX_DEPTH, rng.geometric(0.35)))
     widths = [_size(rng, MAX_WIDTH) for _ in range(depth + 1)]
     batch = _size(rng, MAX_BATCH)
     names = tuple(ACTIVATIONS)
