@@ -227,6 +227,7 @@ def test_exit_1_when_found_and_the_file_reproduces_in_report(tmp_path, capsys):
     (["--seed", "-3"], "--seed: expected an integer ≥ 0, got -3"),
     (["--backends", "nonesuch"], "--backends: unknown 'nonesuch'"),
     (["--backend", "broken"], "expected NAME=module:attribute"),
+    (["--backends", "numpy", "--dtypes", "bfloat16"], "none of numpy computes in bfloat16"),
 ])
 def test_exit_2_for_bad_options(arguments, message, tmp_path, capsys):
     status, out, err = _fuzz(capsys, *arguments, "--out", str(tmp_path / "found"))

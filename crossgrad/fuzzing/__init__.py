@@ -18,6 +18,10 @@ from crossgrad.fuzzing.signature import evaluate, runs_of, signatures
 FIRST_CHUNK = 16  # draws run together before the draw rate is known, with --budget
 
 
+class NothingToRun(ValueError):
+    """No selected backend computes in any selected dtype."""
+
+
 @dataclass
 class Outcome:
     """What a search found: counts, and one (signature, path) per finding, in order found."""
@@ -84,9 +88,10 @@ def search(seed, backends, dtypes, out, cases=None, budget=None, execution=None,
     holds executors.execute's options; progress(n) is called as runs finish, report(line) for
     each finding. Returns an Outcome."""
     started, outcome, seen = time.monotonic(), Outcome(), set()
-    dtypes = [dtype for dtype in dtypes if any(_computes(backend, dtype) for backend in backends)]
-    if not dtypes:
-        return outcome
+    computed = [dtype for dtype in dtypes if any(_computes(backend, dtype) for backend in backends)]
+    if not computed:
+        raise NothingToRun(f"none of {', '.join(backends)} computes in {', '.join(dtypes)}")
+    dtypes = computed
     for first, count in _chunks(cases, budget, started):
         draws = [(index,) + draw_case(seed, index, dtypes, backends)
                  for index in range(first, first + count)]

@@ -8,7 +8,7 @@ import warnings
 from tqdm import tqdm
 
 from crossgrad import executors
-from crossgrad.fuzzing import search
+from crossgrad.fuzzing import NothingToRun, search
 
 DEFAULT_CASES = 100
 
@@ -47,7 +47,7 @@ def run(args, quiet):
             outcome = search(args.seed, args.backends, args.dtypes, args.out, cases=cases,
                              budget=args.budget, progress=bar.update, report=bar.write,
                              execution=dict(executor=args.executor, workers=args.workers))
-        except executors.ExecutorError as error:
+        except (executors.ExecutorError, NothingToRun) as error:
             print(f"crossgrad fuzz: {error}", file=sys.stderr)
             return 2
     print(f"crossgrad fuzz: seed {args.seed}, {outcome.draws} draws ({outcome.unusable} with a "
