@@ -82,11 +82,12 @@ def _chunks(cases, budget, started):
 
 
 def search(seed, backends, dtypes, out, cases=None, budget=None, execution=None,
-           max_evaluations=MAX_EVALUATIONS, progress=None, report=None):
+           max_evaluations=MAX_EVALUATIONS, progress=None, planned=None, report=None):
     """Draw `cases` networks (or draw for `budget` seconds) from `seed`, run them on `backends`
     in one of `dtypes` each, and shrink and write each new signature into `out`. `execution`
-    holds executors.execute's options; progress(n) is called as runs finish, report(line) for
-    each finding. Returns an Outcome."""
+    holds executors.execute's options; planned(n) is called with the runs of each chunk of
+    draws before they start, progress(n) as they finish, report(line) for each finding.
+    Returns an Outcome."""
     started, outcome, seen = time.monotonic(), Outcome(), set()
     computed = [dtype for dtype in dtypes if any(_computes(backend, dtype) for backend in backends)]
     if not computed:
@@ -103,6 +104,8 @@ def search(seed, backends, dtypes, out, cases=None, budget=None, execution=None,
                 outcome.unusable += 1
         runner.forget()
         runs = [run for _, case, _ in kept for run in runs_of(case, backends)]
+        if planned:
+            planned(len(runs))
         results = executors.execute(runs, (), progress=progress, **(execution or {}))
         position = 0
         for index, case, flavour in kept:

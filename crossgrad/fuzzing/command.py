@@ -30,6 +30,12 @@ def usage_problem(args):
     return None
 
 
+def _plan(bar, runs):
+    """Grow the progress bar's total by a chunk's runs (with --budget, chunk by chunk)."""
+    bar.total = (bar.total or 0) + runs
+    bar.refresh()
+
+
 def run(args, quiet):
     """Exit status: 0 when nothing was found, 1 when something was, 2 for bad options."""
     problem = usage_problem(args)
@@ -46,6 +52,7 @@ def run(args, quiet):
         try:
             outcome = search(args.seed, args.backends, args.dtypes, args.out, cases=cases,
                              budget=args.budget, progress=bar.update, report=bar.write,
+                             planned=lambda runs: _plan(bar, runs),
                              execution=dict(executor=args.executor, workers=args.workers))
         except (executors.ExecutorError, NothingToRun) as error:
             print(f"crossgrad fuzz: {error}", file=sys.stderr)
