@@ -60,8 +60,11 @@ CAUSES = {
                  "(cases/divergences/binary_cross_entropy_eps_clamp, _log_clamp)",
     "bce_rounds_to_0_or_1": "a sigmoid output that rounds to 0 or 1 in the dtype under BCE's "
                             "log (cases/divergences/binary_cross_entropy_saturated)",
-    "derivative_from_output": "torch's or jax's σ' = y(1 − y), tanh' = 1 − y² from a saturated "
-                              "output y (cases/numerics/sigmoid_saturated_*, tanh_saturated_*)",
+    "derivative_from_output": "torch's or jax's derivative from a saturated output y: σ' = "
+                              "y(1 − y), tanh' = 1 − y², elu' = (e^z − 1) + 1 in jax "
+                              "(cases/numerics/*_saturated_*, cases/tails/elu_tail_*)",
+    "cancelling_tail": "torch's or jax's gelu as ½z(1 + erf) or ½z(1 + tanh u), which cancels "
+                       "in the negative tail (cases/tails/gelu_tail_*, gelu_tanh_tail_*)",
     "softplus_threshold": "torch's softplus is linear above z = 20 "
                           "(cases/divergences/softplus_threshold_20)",
 }
@@ -70,7 +73,7 @@ CAUSES = {
 def cause(case, backend, dtype, rows):
     """The first of CAUSES that the failing `rows` of one run show, or 'unexplained'."""
     from crossgrad.reference import forward
-    from crossgrad.reference.activations import sigmoid
+    from crossgrad.reference.activations import GELU_TANH_C, GELU_TANH_K, normal_cdf, sigmoid
     from crossgrad.tolerances import TOLERANCES
     if any(row.label == "kink" for row in rows):
         return "kink"
@@ -89,10 +92,16 @@ def cause(case, backend, dtype, rows):
     for layer, z in zip(problem.layers, pre_activations):
         if layer.activation == "softplus" and backend == "torch" and np.any(z > 20):
             return "softplus_threshold"
-        # y(1 − y) and 1 − y² lose u/(1 − |y|) relative; outside the table from rtol/100 on
-        loses = {"sigmoid": u / sigmoid(-np.abs(z)), "tanh": u / (1 - np.tanh(np.abs(z)) + 1e-300)}
-        if layer.activation in loses and np.any(loses[layer.activation] > rtol / 100):
-            return "derivative_from_output"
+        # a formula that cancels loses u/(what is left) relative: counted from rtol/100 on
+        with np.errstate(divide="ignore", over="ignore"):
+            left = {"sigmoid": ("derivative_from_output", sigmoid(-np.abs(z))),
+                    "tanh": ("derivative_from_output", 1 - np.tanh(np.abs(z))),
+                    "elu": ("derivative_from_output", np.exp(np.minimum(z, 0))),
+                    "gelu": ("cancelling_tail", normal_cdf(np.minimum(z, 0))),
+                    "gelu_tanh": ("cancelling_tail", sigmoid(2 * GELU_TANH_C * np.minimum(
+                        z + GELU_TANH_K * z**3, 0)))}.get(layer.activation)
+            if left is not None and np.any(u / left[1] > rtol / 100):
+                return left[0]
     return "unexplained"
 
 

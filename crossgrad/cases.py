@@ -27,7 +27,10 @@ LAYER_KEYS = ("weights", "bias", "activation")
 NETWORK_KEYS = ("layers", "sizes", "activations", "bias", "seed")
 EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "tolerance")
 TOLERANCE_KEYS = ("rtol", "atol")
-DIVERGENCE_KEYS = ("backend", "dtype", "quantity", "layer", "compared_to", "reason")
+DIVERGENCE_KEYS = ("backend", "dtype", "quantity", "layer", "compared_to", "reason", "at_most")
+# a declaration's measured size: upper bounds on each matching row's max_rel_diff and on its
+# count of elements outside the tolerance (a new error elsewhere in the row raises one of them)
+AT_MOST_KEYS = ("max_rel_diff", "mismatched")
 QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss", "directional_derivative")
 COMPARED_TO = ("reference", "expected", "finite_difference", "ground_truth", "forward_mode")
 
@@ -46,7 +49,8 @@ class Expected:
 @dataclass(frozen=True)
 class Divergence:
     """A known, explained disagreement: rows of `backend` (and of dtype, quantity, layer and
-    compared_to, where given) may be outside their tolerance, and at least one must be."""
+    compared_to, where given) may be outside their tolerance, and at least one must be; with
+    `at_most`, a row's max_rel_diff and mismatched may be at most those (beyond, it grew)."""
 
     backend: str
     reason: str
@@ -54,6 +58,18 @@ class Divergence:
     quantity: str | None = None
     layer: int | None = None
     compared_to: str | None = None
+    at_most: tuple = ()  # (("max_rel_diff", 1.8), ("mismatched", 2)): the measured size
+
+    def beyond(self, row):
+        """'max rel diff 2.00e+00 is over its at_most 1.50e+00' where `row` is beyond the
+        measured size, else ''."""
+        for key, limit in self.at_most:
+            value = getattr(row, key)
+            if not value <= limit:
+                what = key.replace("_", " ")
+                return (f"{what} {value:.2e} is over its at_most {limit:.2e}" if key ==
+                        "max_rel_diff" else f"{value} elements are {what}, its at_most is {limit}")
+        return ""
 
     def matches(self, row):
         return (row.backend == self.backend
@@ -201,6 +217,21 @@ def _read_tolerances(reader, value):
     return None if None in overrides.values() else overrides
 
 
+def _read_at_most(reader, where, value):
+    """A declaration's measured size, {max_rel_diff: number > 0, mismatched: integer ≥ 1}
+    (either or both), as ((key, limit), ...), or None."""
+    entry = reader.mapping(where, value, AT_MOST_KEYS)
+    if entry is None:
+        return None
+    if not entry:
+        reader.error(where, f"expected one or both of {', '.join(AT_MOST_KEYS)}, got none")
+        return None
+    limits = {"max_rel_diff": lambda v: reader.number(where + ("max_rel_diff",), v, positive=True),
+              "mismatched": lambda v: reader.integer(where + ("mismatched",), v, 1)}
+    found = tuple((key, limits[key](entry[key])) for key in AT_MOST_KEYS if key in entry)
+    return None if any(limit is None for _, limit in found) else found
+
+
 def _read_divergences(reader, value, layer_count):
     if not isinstance(value, list):
         reader.error(("divergences",), "expected a list of {backend, reason, ...} entries, got "
@@ -229,6 +260,8 @@ def _read_divergences(reader, value, layer_count):
             if scope["layer"] is not None and scope["layer"] >= layer_count:
                 reader.error(where + ("layer",), f"the network has layers 0–{layer_count - 1}")
                 scope["layer"] = None
+        if "at_most" in entry:
+            scope["at_most"] = _read_at_most(reader, where + ("at_most",), entry["at_most"])
         ok = backend is not None and reason is not None and None not in scope.values()
         divergences.append(Divergence(backend, reason.strip(), **scope) if ok else None)
     return None if None in divergences else tuple(divergences)

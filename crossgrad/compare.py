@@ -70,7 +70,7 @@ class Comparison:
     def outside(self):
         """Outside the tolerance, whether or not the case declared it."""
         return self.status in ("fail", "expected_divergence") and not self.problem.startswith(
-            "declared divergence")
+            "declared divergence no longer")
 
     def title(self):
         """'case · backend · dtype · layer 0 · weight_delta vs reference' (as much as applies)."""

@@ -17,12 +17,12 @@ be off by more):
   and rounds once to the dtype, so ROUNDINGS·u·|f(z)| covers it with room for a library's few
   ulps. The same for f' with f''. A framework whose formula cancels (1 − y² from the output y,
   ½(1 + erf) in a tail) is outside this: that is a divergence to declare, not rounding.
-- Inputs, targets and weights are rounded to the dtype first: γ_(n+2) for a layer's z = x @ W + b
-  counts the rounding of W and of b, u·|x₀| that of the inputs.
+- Inputs, targets, weights and biases are rounded to the dtype first, each by its own known
+  amount |v − fl(v)| (0 for a number the dtype holds exactly, as a case's 0.5 or 1.0).
 """
 import numpy as np
 
-from crossgrad.dtypes import unit_roundoff
+from crossgrad.dtypes import numpy_dtype, unit_roundoff
 from crossgrad.reference import ACTIVATIONS, LOSSES, Gradients
 from crossgrad.reference.activations import (ELU_ALPHA, GELU_TANH_C, GELU_TANH_K, normal_pdf,
                                              sigmoid, tanh_prime)
@@ -89,9 +89,15 @@ def on_logits(problem):
         problem.loss == "binary_cross_entropy" and problem.layers[-1].activation == "sigmoid")
 
 
-def _output_error_bound(problem, prediction, e, u):
+def rounding_error(values, dtype):
+    """|v − fl(v)|: how far each of `values` moves when it is rounded to `dtype`."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.abs(values - values.astype(numpy_dtype(dtype)).astype(np.float64))
+
+
+def _output_error_bound(problem, prediction, e, u, t):
     """(g, e_g): g = −∂E_b/∂p as the reference computes it, p the logits where on_logits, else
-    the output a; e_g its bound, from p's bound e, y's rounding (u·|y|) and g's own."""
+    the output a; e_g its bound, from p's bound e, y's rounding t = |y − fl(y)| and g's own."""
     y, p = problem.targets, prediction
     if problem.loss == "softmax_cross_entropy":
         # g = y − S·s, S = Σy, s = softmax(z): |∂s_k/∂z_j| = s_k·|δ_kj − s_j|, so s_k is off by
@@ -99,28 +105,29 @@ def _output_error_bound(problem, prediction, e, u):
         s, total = np.exp(log_softmax(p)), np.sum(y, axis=1, keepdims=True)
         g = LOSSES[problem.loss][1](y, p)
         spread = total * s * (e + np.sum(s * e, axis=1, keepdims=True))
-        return g, spread + ROUNDINGS * u * (np.abs(y) * (1 - s) + s * np.abs(total - y)) + u * np.abs(y)
+        moved = t + s * np.sum(t, axis=1, keepdims=True)  # ∂g_k/∂y_j = δ_kj − s_k
+        return g, spread + ROUNDINGS * u * (np.abs(y) * (1 - s) + s * np.abs(total - y)) + moved
     if on_logits(problem):
         # g = y − σ(z), computed as y·σ(−z) − (1 − y)·σ(z); ∂g/∂z = −σ'(z), ∂g/∂y = 1
         g = y * sigmoid(-p) - (1 - y) * sigmoid(p)
         own = np.abs(y) * sigmoid(-p) + np.abs(1 - y) * sigmoid(p)
         derivative = ACTIVATIONS["sigmoid"][1]
-        return g, _propagated(derivative, p, e) + ROUNDINGS * u * own + u * np.abs(y)
+        return g, _propagated(derivative, p, e) + ROUNDINGS * u * own + t
     g = LOSSES[problem.loss][1](y, p)
     if problem.loss == "half_squared_error":  # g = y − a: one rounding of a difference
-        return g, e + u * np.abs(y) + 2 * u * np.abs(g)
+        return g, e + t + 2 * u * np.abs(g)
     if problem.loss == "mean_squared_error":  # g = (2/K)(y − a)
-        return g, (2 / y.shape[1]) * (e + u * np.abs(y)) + 3 * u * np.abs(g)
+        return g, (2 / y.shape[1]) * (e + t) + 3 * u * np.abs(g)
     # binary cross-entropy on a probability: g = y/a − (1 − y)/(1 − a), ∂g/∂a = −y/a² − (1 − y)/(1 − a)²
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         slope = np.abs(y) / p**2 + np.abs(1 - y) / (1 - p) ** 2
-        return g, slope * e + ROUNDINGS * u * np.abs(g)
+        return g, slope * e + t / (p * (1 - p)) + ROUNDINGS * u * np.abs(g)
 
 
-def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, u):
+def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, u, t):
     """e_δ for δ_L = factor·g·f'(z_L), or factor·g where g is taken from the logits."""
     factor = batch_factor(problem.reduction, len(problem.targets))
-    g, g_bound = _output_error_bound(problem, prediction, prediction_bound, u)
+    g, g_bound = _output_error_bound(problem, prediction, prediction_bound, u, t)
     if on_logits(problem):
         return factor * (g_bound + 2 * u * np.abs(g))  # and the factor's rounding
     activation = problem.layers[-1].activation
@@ -132,16 +139,22 @@ def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, 
                      + 3 * u * np.abs(g * derivative))
 
 
-def _loss_bound(problem, prediction, prediction_bound, u):
+def _loss_bound(problem, prediction, prediction_bound, u, t):
     """E = factor·Σ_b ℓ_b: every ℓ_b ≥ 0 here, off by Σ_k |∂ℓ_b/∂p_k|·e_k = Σ_k |g_k|·e_k from its
     input and γ_(K+ROUNDINGS)·ℓ_b from its own terms; then the batch sum, γ_(B+1)."""
     if problem.loss == "binary_cross_entropy" and on_logits(problem):
         per_sample = binary_cross_entropy_from_logits(problem.targets, prediction)
     else:
         per_sample = LOSSES[problem.loss][0](problem.targets, prediction)
-    g, _ = _output_error_bound(problem, prediction, prediction_bound, u)
-    with np.errstate(invalid="ignore", over="ignore"):
-        sample_bounds = (np.sum(np.abs(g) * prediction_bound, axis=1)
+    g, _ = _output_error_bound(problem, prediction, prediction_bound, u, t)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        # and y's rounding: |∂ℓ/∂y| is |g| for the squared errors, |z| for BCE on the logits
+        # (softplus(−z) − softplus(z) = −z), |log softmax| and |log a − log(1 − a)| otherwise
+        by_target = {"softmax_cross_entropy": lambda: np.abs(log_softmax(prediction)),
+                     "binary_cross_entropy": lambda: np.abs(prediction) if on_logits(problem)
+                     else np.abs(np.log(prediction) - np.log1p(-prediction))}.get(
+            problem.loss, lambda: np.abs(g))()
+        sample_bounds = (np.sum(np.abs(g) * prediction_bound + t * by_target, axis=1)
                          + gamma(prediction.shape[1] + ROUNDINGS, u) * np.abs(per_sample))
     factor = batch_factor(problem.reduction, len(problem.targets))
     batch = len(problem.targets)
@@ -160,13 +173,16 @@ def rounding_bounds(problem, dtype):
     layer_inputs, pre_activations, output = forward(layers, problem.inputs)
     with np.errstate(over="ignore", invalid="ignore"):
         # forward: e_z = γ_(n+2)·(|x| @ |W| + |b|) + e_x @ |W|; e_a = max|f'|·e_z + own rounding
-        input_bounds, z_bounds = [u * np.abs(problem.inputs)], []
+        input_bounds, z_bounds = [rounding_error(problem.inputs, dtype)], []
         for layer, x, z in zip(layers, layer_inputs, pre_activations):
+            # z = x @ W + b: γ_(n+1)·(|x| @ |W| + |b|) + e_x @ |W| + |x| @ |W − fl(W)| + |b − fl(b)|
             magnitude = np.abs(x) @ np.abs(layer.weights)
+            moved = np.abs(x) @ rounding_error(layer.weights, dtype)
             if layer.bias is not None:
                 magnitude = magnitude + np.abs(layer.bias)
-            z_bounds.append(gamma(layer.fan_in + 2, u) * magnitude
-                            + input_bounds[-1] @ np.abs(layer.weights))
+                moved = moved + rounding_error(layer.bias, dtype)
+            z_bounds.append(gamma(layer.fan_in + 1, u) * magnitude
+                            + input_bounds[-1] @ np.abs(layer.weights) + moved)
             f, derivative = ACTIVATIONS[layer.activation]
             input_bounds.append(_propagated(derivative, z, z_bounds[-1])
                                 + _own_rounding(f(z), u))
@@ -175,8 +191,9 @@ def rounding_bounds(problem, dtype):
         prediction_bound = z_bounds[-1] if logits else input_bounds[-1]
         reference = backprop(layers, problem.inputs, problem.targets, problem.loss,
                              problem.reduction, 1.0).error_terms
+        targets_moved = rounding_error(problem.targets, dtype)
         error_bounds = [_output_error_term_bound(problem, pre_activations[-1], prediction,
-                                                 prediction_bound, z_bounds[-1], u)]
+                                                 prediction_bound, z_bounds[-1], u, targets_moved)]
         for l in range(len(layers) - 2, -1, -1):
             error_bounds.insert(0, _hidden_error_term_bound(
                 reference[l + 1], error_bounds[0], layers[l + 1].weights, layers[l].activation,
@@ -192,7 +209,7 @@ def rounding_bounds(problem, dtype):
                        rate * (gamma(batch + 1, u) * np.sum(np.abs(d), axis=0)
                                + np.sum(e_d, axis=0))
                        for layer, d, e_d in zip(layers, reference, error_bounds)]
-        loss_bound = _loss_bound(problem, prediction, prediction_bound, u)
+        loss_bound = _loss_bound(problem, prediction, prediction_bound, u, targets_moved)
     return Gradients(loss_bound, error_bounds, weight_bounds, bias_bounds)
 
 

@@ -88,13 +88,21 @@ def _diagnosed(case, dtype, rows):
 
 
 def _with_divergences(case, backend, dtype, rows):
-    """Rows that a declared divergence matches become expected_divergence; a declaration that
-    matches no row outside its tolerance adds a failing row: it no longer reproduces."""
+    """Rows that a declared divergence matches become expected_divergence, unless they are
+    beyond its measured size (at_most): then they fail, saying the divergence grew. A
+    declaration that matches no row outside its tolerance adds a failing row: it no longer
+    reproduces."""
     for divergence in case.divergences:
         if divergence.backend != backend or divergence.dtype not in (None, dtype):
             continue
         matching = [i for i, r in enumerate(rows) if divergence.matches(r) and r.outside]
         for i in matching:
+            grown = divergence.beyond(rows[i])
+            if grown:
+                rows[i] = replace(rows[i], divergence=divergence.reason, problem=(
+                    f"declared divergence grew: {grown} ({divergence.describe()}; declared "
+                    f"because: {divergence.reason})"))
+                continue
             rows[i] = replace(rows[i], status="expected_divergence", divergence=divergence.reason)
         if not matching and getattr(divergence, "strict", True):  # see plugins.case_for
             rows.append(Comparison(

@@ -9,8 +9,8 @@ two kinds of network); shapes, finiteness and the fit of a loss to its last laye
 import json
 
 from crossgrad.adapters import BACKENDS
-from crossgrad.cases import (CASE_KEYS, COMPARED_TO, DATA_KEYS, DIVERGENCE_KEYS, EXPECTED_KEYS,
-                             LAYER_KEYS, MAX_BATCH_ELEMENTS, MAX_PARAMETERS, NETWORK_KEYS,
+from crossgrad.cases import (AT_MOST_KEYS, CASE_KEYS, COMPARED_TO, DATA_KEYS, DIVERGENCE_KEYS,
+                             EXPECTED_KEYS, LAYER_KEYS, MAX_BATCH_ELEMENTS, MAX_PARAMETERS, NETWORK_KEYS,
                              QUANTITIES, TOLERANCE_KEYS)
 from crossgrad.problem import DTYPES
 from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
@@ -115,6 +115,13 @@ def case_schema():
         "compared_to": _names(COMPARED_TO, "only this comparison"),
         "reason": {"type": "string", "pattern": r"\S", "description": "why, with a link to the "
                    "framework's source or docs"},
+        "at_most": dict(_object(AT_MOST_KEYS, {
+            "max_rel_diff": _number("the largest max_rel_diff a matching row may have", 0,
+                                    exclusive=True),
+            "mismatched": _integer("the most elements of a matching row that may be outside "
+                                   "the tolerance", 1),
+        }, description="the divergence's measured size; a row beyond it fails: the divergence "
+                       "grew"), minProperties=1),
     }, required=("backend", "reason"))
     properties = {
         "description": {"type": "string", "pattern": r"\S",
