@@ -39,11 +39,12 @@ def _description(seed, index, flavour, signature, before, after, evaluations):
             f"from {describe_size(before)} to {describe_size(after)}.")
 
 
-def _finding(seed, index, flavour, case, signature, backends, out, max_evaluations):
-    """Shrink draw `index`'s `case` while `signature` holds and write it; its path."""
+def _finding(seed, index, flavour, case, signature, out, max_evaluations):
+    """Shrink draw `index`'s `case` while `signature` holds and write it; its path. Only the
+    signature's backend runs (and the yardstick): another backend's rows cannot change it."""
     def keeps(problem):
         candidate = _with_problem(case, problem)
-        return usable(candidate) and signature in evaluate(candidate, backends)[0]
+        return usable(candidate) and signature in evaluate(candidate, [signature.backend])[0]
 
     try:
         smallest, evaluations = shrink(case.problem, keeps, max_evaluations)
@@ -117,8 +118,7 @@ def search(seed, backends, dtypes, out, cases=None, budget=None, execution=None,
             outcome.failing += bool(found)
             for signature in sorted(found - seen):
                 seen.add(signature)
-                path = _finding(seed, index, flavour, case, signature, backends, out,
-                                max_evaluations)
+                path = _finding(seed, index, flavour, case, signature, out, max_evaluations)
                 outcome.findings.append((signature, path))
                 if report:
                     report(f"found {signature}: {path}")
