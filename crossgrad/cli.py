@@ -100,12 +100,15 @@ def command_report(args):
     for _, _, _, _, title, has_backend in failures:
         if has_backend:
             print(f"FAIL {title}", file=sys.stderr)
+    harness_errors = rows.harness_errors()
+    for line in harness_errors:
+        print(f"HARNESS ERROR (the reference against the proven truth) {line}", file=sys.stderr)
     worse = False
     if previous is not None:
         found = diff.changes(previous, diff.read(paths[0]))
         print("\n".join(diff.describe(found, args.compare, paths[0])))
         worse = any(change.worse for change in found)
-    return 1 if failures or worse else 0
+    return 1 if failures or worse or harness_errors else 0
 
 
 def command_diff(args):

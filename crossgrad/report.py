@@ -117,7 +117,27 @@ def header(store, now=None):
     return Header(date=now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                   versions=versions(), machine=machine(store.devices),
                   counts={s: store.counts.get(s, 0) for s in STATUSES},
-                  cases=len(store.per_case()), rows=store.rows)
+                  cases=len(store.per_case()), rows=store.rows,
+                  notices=harness_notices(store.harness_errors()))
+
+
+# A harness error's lines stand above everything; past this many, the rest are counted.
+HARNESS_LINES_SHOWN = 20
+
+
+def harness_notices(lines):
+    """The notices for reference rows outside their tolerance against the ground truth: a
+    headline, then one line each (the first HARNESS_LINES_SHOWN)."""
+    if not lines:
+        return ()
+    headline = (f"Harness error: the float64 reference is outside its tolerance against the "
+                f"proven ground truth in {len(lines)} rows. Rows compared with the reference "
+                "in these cases may blame a backend that is right; the rows against "
+                "ground_truth stand. This is crossgrad's fault: please report it.")
+    shown = lines[:HARNESS_LINES_SHOWN]
+    more = [f"… and {len(lines) - len(shown)} more in agreement.csv"] if len(lines) > len(shown) \
+        else []
+    return (headline, *shown, *more)
 
 
 def _by_case(frame):

@@ -55,6 +55,13 @@ def header_line():
     return (",".join(ORDER) + "\n").encode("utf-8")
 
 
+def reference_line(row):
+    """One line for a reference row outside its tolerance against the ground truth."""
+    return (f"{row.title()}: max rel diff {row.max_rel_diff:.2e} (allowed {row.rtol:.1e}), "
+            f"max {row.max_ulp:.3g} ulp, worst at {row.worst_index}: reference "
+            f"{row.actual_at_worst:.10g}, truth {row.expected_at_worst:.10g}")
+
+
 class RowStore:
     """The rows of one report, added run by run in any order (add), then read in catalogue
     order: as agreement.csv (write_csv), as the view columns (frame), or in full for the cases
@@ -73,6 +80,7 @@ class RowStore:
         self.errored_cases = set()  # cases with a row whose status is error
         self.skipped = []  # (problem, backend, dtype, case)
         self.truth_rows = []  # (position, order) + TRUTH_COLUMNS of numpy float64 vs ground_truth
+        self.reference_outside = []  # (position, order, line): harness errors (see below)
 
     def add(self, position, rows):
         """The rows of the run at `position` (an int; lower comes first in the report)."""
@@ -102,6 +110,11 @@ class RowStore:
                     and row.status != "skipped":
                 self.truth_rows.append((position, order) + tuple(getattr(row, column)
                                                                  for column in TRUTH_COLUMNS))
+                if row.outside:
+                    # the reference itself outside its tolerance against the proven truth: a
+                    # harness error, whatever a case declares, for every row compared with the
+                    # reference in this case may then blame a backend that is right
+                    self.reference_outside.append((position, order, reference_line(row)))
 
     def _add_to_case(self, position, row):
         found = self._cases.get(row.case)
@@ -160,6 +173,11 @@ class RowStore:
 
     def failures_in_order(self):
         return sorted(self.failures)
+
+    def harness_errors(self):
+        """The reference's rows outside their tolerance against the ground truth, as lines in
+        report order."""
+        return [line for _, _, line in sorted(self.reference_outside)]
 
     def truth_frame(self):
         """The numpy float64 rows against the ground truth, in report order (TRUTH_COLUMNS)."""
