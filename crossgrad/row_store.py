@@ -64,9 +64,9 @@ def reference_line(row):
 
 class RowStore:
     """The rows of one report, added run by run in any order (add), then read in catalogue
-    order: as agreement.csv (write_csv), as the view columns (frame), or in full for the cases
-    a view shows (rows_of). Positions order the runs; rows added under one position keep their
-    order. Holds a temporary spill file until close()."""
+    order: as agreement.csv (write_csv), or in full for the cases a view shows (rows_of); per
+    case, what decides whether a view shows it (per_case). Positions order the runs; rows added
+    under one position keep their order. Holds a temporary spill file until close()."""
 
     def __init__(self, folder=None):
         self._spill = tempfile.TemporaryFile(dir=folder)
@@ -131,16 +131,17 @@ class RowStore:
         """A whole list of rows in report order, as one run (for a report built in one go)."""
         self.add(0, list(rows))
 
-    def _ordered_runs(self):
-        return sorted(self._runs)
-
-    def write_csv(self, file):
-        """agreement.csv into the binary `file`: the header, then every run's lines in order."""
+    def _copy_runs(self, positions, file):
+        """The header, then the lines of the runs at `positions` (sorted), into `file`."""
         file.write(header_line())
-        for position in self._ordered_runs():
+        for position in positions:
             for offset, length in self._runs[position]:
                 self._spill.seek(offset)
                 file.write(self._spill.read(length))
+
+    def write_csv(self, file):
+        """agreement.csv into the binary `file`: the header, then every run's lines in order."""
+        self._copy_runs(sorted(self._runs), file)
 
     def per_case(self):
         """One row per case (the index, sorted): `rank`, its worst status's place in
@@ -158,11 +159,7 @@ class RowStore:
         order, as to_frame would give them (strings, Int64 layers, floats)."""
         positions = sorted({p for name in names for p in self._cases.get(name, [()])[0]})
         buffer = io.BytesIO()
-        buffer.write(header_line())
-        for position in positions:
-            for offset, length in self._runs[position]:
-                self._spill.seek(offset)
-                buffer.write(self._spill.read(length))
+        self._copy_runs(positions, buffer)
         buffer.seek(0)
         frame = pd.read_csv(buffer, dtype={**{c: str for c in _STRING_COLUMNS},
                                            **{c: "Int64" for c in LAYERS},
