@@ -43,7 +43,9 @@ def gelu_tanh_prime(h):
     """σ(2u) + h·2σ'(2u)·du/dh, with σ'(t) = σ(t)·σ(−t) and du/dh = √(2/π)·(1 + 3·0.044715·h²)."""
     two_u = 2 * math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)
     du_dh = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * h**2)
-    return sigmoid(two_u) + h * 2 * sigmoid(two_u) * sigmoid(-two_u) * du_dh
+    slope = sigmoid(two_u) * sigmoid(-two_u)
+    # where σ'(2u) is 0 the term is 0, not 0·inf (in float16, h³ overflows from |h| = 41)
+    return sigmoid(two_u) + np.where(slope == 0, 0, h * 2 * slope * du_dh).astype(h.dtype)
 
 
 # name: (f(h), f'(h)); at a kink (h = 0) relu takes 0 and leaky_relu its slope
