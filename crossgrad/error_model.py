@@ -226,3 +226,25 @@ def _hidden_error_term_bound(next_error_term, next_bound, next_weights, activati
     return (product_bound * np.abs(derivative) + np.abs(product) * derivative_bound
             + u * np.abs(product * derivative))
 
+
+def directional_bound(directions, bounds, reference, learning_rate, dtype):
+    """Per direction v (a list of (dW, db) per layer), how far ⟨v, ∇E⟩ from a correct reverse
+    mode and from a correct forward mode, both in `dtype`, may lie apart: each is off by
+    Σ|v|·e_g from its gradient's bounds e_g = e_Δ/η, and by γ_P·Σ|v||g| from the P-term sum
+    (or the forward pass's own accumulation of it); twice that. `bounds` and `reference` are
+    the error model's and the reference's Gradients."""
+    u, rate = unit_roundoff(dtype), abs(learning_rate)
+    count = sum(d.size for d in reference.weight_deltas) + sum(
+        0 if d is None else d.size for d in reference.bias_deltas)
+
+    def along(direction, weights, biases):
+        return sum(np.vdot(np.abs(dw), w) + (0 if db is None else np.vdot(np.abs(db), b))
+                   for (dw, db), w, b in zip(direction, weights, biases))
+
+    sizes = ([np.abs(d) / rate for d in reference.weight_deltas],
+             [None if d is None else np.abs(d) / rate for d in reference.bias_deltas])
+    errors = ([e / rate for e in bounds.weight_deltas],
+              [None if e is None else e / rate for e in bounds.bias_deltas])
+    return np.array([2 * (along(v, *errors) + gamma(count, u) * along(v, *sizes))
+                     for v in directions])
+

@@ -174,8 +174,9 @@ def closer_to_truth(backend_array, reference_array, truth_array, backend):
     return f"{winner} (rel_l2 {backend} {ours:.2e}, reference {theirs:.2e})"
 
 
-def forward_mode_rows(case, adapter, gradients, table, identity):
-    """⟨v, ∇E⟩ from the backend's reverse mode against its own forward mode, along seeded v."""
+def forward_mode_rows(case, adapter, gradients, table, identity, bound=None):
+    """⟨v, ∇E⟩ from the backend's reverse mode against its own forward mode, along seeded v;
+    `bound(directions)`, when given, is each direction's rounding bound (the error model's)."""
     if not hasattr(adapter, "directional_derivatives"):
         return []
     directions = _once(case, "fwd", lambda problem: fd.random_directions(
@@ -185,7 +186,7 @@ def forward_mode_rows(case, adapter, gradients, table, identity):
     rate = case.problem.learning_rate
     actual = fd.directional_from_gradients(directions, _gradients(gradients.weight_deltas, rate),
                                            _gradients(gradients.bias_deltas, rate))
-    row = compare(actual.astype(dtype), expected, table, layer=None,
+    row = compare(actual.astype(dtype), expected, table, bound and bound(directions), layer=None,
                   quantity="directional_derivative",
                   **dict(identity, compared_to="forward_mode"))
     return [replace(row, note=f"{FORWARD_DIRECTIONS} random directions, seed {FORWARD_SEED}; "

@@ -6,7 +6,7 @@ import numpy as np
 from crossgrad import adapters, referees
 from crossgrad.compare import Comparison, compare
 from crossgrad.diagnose import kink_units, label, localize
-from crossgrad.error_model import rounding_bounds
+from crossgrad.error_model import directional_bound, rounding_bounds
 from crossgrad.tolerances import Tolerance, tolerance_for
 
 QUANTITIES = ("error_term", "weight_delta", "bias_delta")
@@ -132,7 +132,10 @@ def _referee_rows(case, adapter, gradients, dtype, identity, names):
                 gradients, referees.known_truth(truth.gradients, gradients), table,
                 dict(identity, compared_to="ground_truth"), bounds(case, dtype)), truth)
     if "fwd" in names:
-        rows += referees.forward_mode_rows(case, adapter, gradients, table, identity)
+        rows += referees.forward_mode_rows(
+            case, adapter, gradients, table, identity, lambda directions: directional_bound(
+                directions, bounds(case, dtype), reference(case), case.problem.learning_rate,
+                dtype))
     return rows
 
 
