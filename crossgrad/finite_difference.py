@@ -56,7 +56,10 @@ def _evaluate(problem, parameters):
     prediction = pre_activations[-1] if problem.loss == "softmax_cross_entropy" else output
     signs = tuple((z > KINKS[layer.activation]).tobytes() + (z == KINKS[layer.activation]).tobytes()
                   for layer, z in zip(problem.layers, pre_activations) if layer.activation in KINKS)
-    return reduced_loss(problem.loss, problem.reduction, problem.targets, prediction), signs
+    # binary cross-entropy on a sigmoid output from its logits, as backprop takes it
+    logits = pre_activations[-1] if problem.layers[-1].activation == "sigmoid" else None
+    return reduced_loss(problem.loss, problem.reduction, problem.targets, prediction,
+                        logits), signs
 
 
 def _central(problem, parameters, signs_here, shift, step):

@@ -126,6 +126,29 @@ def test_finite_difference_at_the_kink_would_have_failed(tmp_path):
     assert abs(fd_gradient - reference) > 0.1 * abs(reference)
 
 
+@pytest.mark.parametrize("weight, target, expected", [
+    # z = w·x with x = 1: E = softplus(z) for y = 0, softplus(−z) for y = 1, so
+    # dE/dw = σ(z)·x − y·x = −σ(−40) = −4.248354255291589e-18 at z = 40, y = 1 (where σ(40)
+    # rounds to 1, and −log σ(z) from the probability is 0 on both sides of the difference),
+    # and σ(−3000) = 0 at z = −3000, y = 0 (where log σ(z) is −inf and 0·log σ(z) NaN)
+    (40.0, 1.0, -4.248354255291589e-18),
+    (-3000.0, 0.0, 0.0),
+])
+def test_finite_differences_take_binary_cross_entropy_from_the_logits(tmp_path, weight, target,
+                                                                       expected):
+    """As backprop does: from the probability the loss is flat or NaN where σ saturates."""
+    case = write_case(tmp_path, f"""
+description: a saturated sigmoid under binary cross-entropy
+network: {{layers: [{{weights: [[{weight}]], activation: sigmoid}}]}}
+inputs: [[1.0]]
+targets: [[{target}]]
+loss: binary_cross_entropy
+reduction: sum
+""")
+    gradient = full(case.problem).weight_gradients[0][0, 0]
+    assert gradient == pytest.approx(expected, rel=1e-6, abs=0)
+
+
 def test_directions_are_seeded_and_unit_length(tmp_path):
     """The same seed gives the same directions; each has length 1 over all parameters."""
     problem = write_case(tmp_path, SEED).problem
