@@ -60,8 +60,12 @@ def _usage_problem(args):
     missing = [path for path in args.cases if not os.path.exists(path)]
     if missing:
         return f"--cases: no such file or folder: {', '.join(missing)}"
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        return f"--out: {args.out} is a file, not a folder"
+    existing = os.path.abspath(args.out)
+    while not os.path.exists(existing):  # the folder, or the nearest one above it that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        shown = args.out if existing == os.path.abspath(args.out) else existing
+        return f"--out: {shown} is a file, not a folder"
     return None
 
 

@@ -29,6 +29,8 @@ def test_report_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, 
     assert captured.err == f"crossgrad report: --out: {taken} is a file, not a folder\n"
     assert captured.out == ""
     assert taken.read_text(encoding="utf-8") == "mine\n"
+    assert main(["report", "--out", str(taken / "inside")]) == 2
+    assert capsys.readouterr().err == f"crossgrad report: --out: {taken} is a file, not a folder\n"
 
 
 def test_report_cases_that_do_not_exist_leave_the_previous_report(tmp_path, capsys, no_run):
