@@ -134,8 +134,8 @@ def run(folder, out, workers, chunk):
         counts["failed_rows"] = len(failing)
         print(json.dumps(dict(counts, causes=causes, seconds=round(time.perf_counter() - start, 1))),
               flush=True)
-    if failing:
-        report.to_frame(failing).to_csv(out / "failures.csv", index=False)
+        if failing:  # after each chunk, so that a long run can be looked at while it goes on
+            report.to_frame(failing).to_csv(out / "failures.csv", index=False)
     return dict(counts, causes=causes, unexplained=sorted(
         {row.case for row in failing if row.note == "unexplained"}),
                 seconds=round(time.perf_counter() - start, 1))
