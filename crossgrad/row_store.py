@@ -12,6 +12,7 @@ they are few, and each is told in full.
 import csv
 import io
 import math
+import operator
 import tempfile
 
 import numpy as np
@@ -33,21 +34,22 @@ _STRING_COLUMNS = tuple(c for c in ORDER if c not in LAYERS and c in (
 _INTEGER_COLUMNS = ("size", "mismatched", "non_finite")
 
 
-def csv_field(value):
-    """One value as pandas' to_csv writes it: '' for None and NaN, floats in their shortest
-    round-trip form (repr), everything else as str."""
-    if value is None:
+_VALUES = operator.attrgetter(*ORDER)
+
+
+def _csv_value(value):
+    # csv.writer writes None as '' and a float as its repr, as pandas does; NaN (the only value
+    # unequal to itself) is '' there, and a NumPy float's repr would name its type
+    if value != value:
         return ""
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else repr(float(value))
-    return str(value)
+    return float(value) if isinstance(value, np.floating) else value
 
 
 def csv_lines(rows):
     """The agreement.csv lines of `rows` (Comparisons), in ORDER's columns, as bytes."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerows([csv_field(getattr(row, column)) for column in ORDER] for row in rows)
+    writer.writerows([_csv_value(value) for value in _VALUES(row)] for row in rows)
     return text.getvalue().encode("utf-8")
 
 

@@ -19,7 +19,7 @@ from crossgrad.compare import STATUSES
 
 LARGE = 300  # cases; above this the views show what needs eyes, then folder by folder
 CLOSEST = 50  # passing cases shown, those nearest to their tolerance
-HEATMAP_ROWS = 80  # the heatmap's rows at most: the first of the shown cases
+HEATMAP_ROWS = 60  # the heatmap's rows at most: the first of the shown cases
 NEEDS_EYES = ("error", "fail", "expected_divergence")
 
 
