@@ -84,8 +84,14 @@ def loss_per_sample(loss, y, output, h):
         return ((y - output) ** 2).mean(axis=1)
     if loss == "binary_cross_entropy":  # −y·log σ(h) − (1 − y)·log(1 − σ(h)), from h itself
         return (y * np.logaddexp(0, -h) + (1 - y) * np.logaddexp(0, h)).sum(axis=1)
-    shifted = h - h.max(axis=1, keepdims=True)  # softmax cross-entropy: −Σ y·log softmax(h)
-    return -(y * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))).sum(axis=1)
+    # softmax cross-entropy: −Σ y·log softmax(h), log softmax(h) = s − log Σ e^s, s = h − max h;
+    # the largest term of Σ e^s is e^0 = 1, so log Σ e^s = log1p(the others), which keeps them
+    # when one logit dominates (log(1 + 4e-31) would be 0)
+    shifted = h - h.max(axis=1, keepdims=True)
+    others = np.exp(shifted)
+    others[np.arange(len(h)), np.argmax(h, axis=1)] = 0
+    log_softmax = shifted - np.log1p(others.sum(axis=1, keepdims=True))
+    return -np.where(y == 0, 0, y * log_softmax).sum(axis=1)  # 0·log 0 is 0, not 0·(−inf)
 
 
 def backprop(problem, dtype, derivatives=None):
