@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
@@ -22,8 +22,11 @@ from crossgrad.triage import HEATMAP_ROWS
 
 # log10 of the share of the tolerance; fixed, so that two reports' pictures compare by eye
 LOG_RANGE = (-6.0, 3.0)
-# blue far inside the tolerance, pale at it, red outside: the two halves meet at a share of 1
-COLORMAP = "RdYlBu_r"
+# pale blue far inside the tolerance, a deeper blue towards it, and from 1 on a strong red that
+# darkens further out: the colour jumps where a row starts to fail
+COLORMAP = ListedColormap(np.vstack([matplotlib.colormaps["Blues"](np.linspace(0.04, 0.62, 128)),
+                                     matplotlib.colormaps["Reds"](np.linspace(0.5, 1.0, 128))]),
+                          name="tolerance_share")
 OUTSIDE_UNKNOWN = LOG_RANGE[1]  # a failing cell whose rows have no share (a structural fault)
 SKIPPED = "#cfcfcf"  # ran, but has no difference to show: skipped, or an error
 NOT_RUN = "#f4f4f4"  # the case does not ask for this backend or dtype
@@ -140,7 +143,7 @@ def figure(cells, plan=None):
     axes = fig.add_subplot()
     axes.set_facecolor(NOT_RUN)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=LOG_RANGE[0], vmax=LOG_RANGE[1])
-    colormap = matplotlib.colormaps[COLORMAP]
+    colormap = COLORMAP
     image = axes.imshow(np.ma.masked_invalid(values), cmap=colormap, norm=norm, aspect="auto",
                         interpolation="nearest")
     texts = [_cell_label(cell) for _, cell in cells.iterrows()]
