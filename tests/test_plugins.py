@@ -30,7 +30,11 @@ def registry(monkeypatch):
     monkeypatch.setattr(adapters, "_MODULES", dict(adapters._MODULES))
     monkeypatch.setattr(adapters, "_loaded", {})
     monkeypatch.setattr(adapters, "_entry_points_read", True)  # no installed plug-ins here
-    monkeypatch.delenv(adapters.ENVIRONMENT, raising=False)
+    # --backend exports CROSSGRAD_BACKENDS into os.environ for worker processes: setenv first,
+    # so that teardown restores what was there (nothing), and later tests' subprocesses do not
+    # inherit this test's plug-ins
+    monkeypatch.setenv(adapters.ENVIRONMENT, "")
+    monkeypatch.delenv(adapters.ENVIRONMENT)
     monkeypatch.setattr(sys, "path", list(sys.path))
 
 
@@ -222,6 +226,7 @@ def test_report_names_each_unloadable_plug_in_in_one_line_and_runs_the_rest(
                                    "NAME=module:attribute"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, options, line):
+    """A malformed --backend or an unknown name: one line, exit 2, nothing written."""
     with pytest.raises(SystemExit) as caught:
         report(tmp_path, *options)
     assert caught.value.code == 2
@@ -412,3 +417,11 @@ def test_show_prints_a_plug_in_beside_the_built_ins_and_skips_one_that_raises(
     for field in ("error_terms", "weight_deltas"):
         for ours, theirs in zip(results["lesson float64"][field], results["numpy float64"][field]):
             assert np.allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+def test_no_plug_in_outlives_its_test():
+    """The fixture above undoes what --backend exported (tests after these spawn processes that
+    must not inherit a planted bug)."""
+    assert adapters.ENVIRONMENT not in os.environ
+    plugins.add(["leak=lesson_backprop"])
+    assert os.environ[adapters.ENVIRONMENT] == "leak=lesson_backprop"
