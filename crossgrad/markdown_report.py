@@ -33,11 +33,13 @@ def large_intro(plan):
     """What a large report lists, and where the rest is (nothing for a small one)."""
     if not plan.large:
         return []
-    return [f"{plan.total:,} cases: more than {LARGE}, so the tables list first the "
-            f"{plan.needing_eyes:,} that need eyes (they fail, error or declare a divergence; "
-            f"the worst first), then the {len(plan.shown) - plan.needing_eyes:,} passing cases "
-            f"closest to their tolerance; every folder has a row under By folder, and every row "
-            f"of every case is in [agreement.csv](agreement.csv).", ""]
+    eyes = (f"the {plan.needing_eyes:,} that need eyes (they fail, error or declare a "
+            "divergence; the worst first), then " if plan.needing_eyes else
+            "what needs eyes (no case fails, errors or declares a divergence), then ")
+    return [f"{plan.total:,} cases: more than {LARGE}, so the tables list first {eyes}the "
+            f"{len(plan.shown) - plan.needing_eyes:,} passing cases closest to their tolerance; "
+            "every folder has a row under By folder, and every row of every case is in "
+            "[agreement.csv](agreement.csv).", ""]
 
 
 def share_text(share):
