@@ -2,7 +2,6 @@
 validate and reproduce, exit codes, and four planted bugs found and shrunk."""
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,13 @@ from crossgrad.problem import Layer, Problem
 ROOT = Path(__file__).resolve().parent.parent
 LAST_LINE = re.compile(r"crossgrad fuzz: seed \d+, (\d+) draws \(.*\), (\d+) findings? in .*, "
                        r"[\d.]+ s$")
-# bug -> (the dtypes it is fuzzed in, draws, seconds allowed for search and shrinking)
-PLANTED = {"missing_mean_factor": (["float64"], 60, 60),
-           "tanh_beyond_2": (["float64"], 60, 60),
-           "leaky_relu_one_at_zero": (["float64"], 60, 60),
-           "float16_flush": (["float16"], 60, 60)}
+# bug -> (the dtypes it is fuzzed in, draws): the budget, in draws and (shrink.MAX_EVALUATIONS)
+# candidates per finding, not in seconds, which a shared machine would make a coin toss; the
+# seconds it took are in the README's "Fuzzing"
+PLANTED = {"missing_mean_factor": (["float64"], 60),
+           "tanh_beyond_2": (["float64"], 60),
+           "leaky_relu_one_at_zero": (["float64"], 60),
+           "float16_flush": (["float16"], 60)}
 
 
 @pytest.fixture(autouse=True)
@@ -155,15 +156,13 @@ def test_the_same_seed_writes_the_same_files(tmp_path):
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float16
 @pytest.mark.parametrize("bug", sorted(PLANTED))  # draws past 65504, cast by the numpy backend
 def test_a_planted_bug_is_found_and_shrunk(bug, tmp_path):
-    """Found within the stated draws and seconds; every finding names the bug's backend, is a
+    """Found within the stated draws; every finding names the bug's backend, is a
     valid case file that fails on it with the same signature and passes on numpy in its
     dtype; the smallest has at most 2 layers, width 2 and batch 3 (3 exactly for the
     missing 1/B, which needs 3 samples)."""
-    dtypes, draws, seconds = PLANTED[bug]
+    dtypes, draws = PLANTED[bug]
     backends = _plant(bug)
-    started = time.monotonic()
     outcome = search(0, backends, dtypes, tmp_path, cases=draws)
-    assert time.monotonic() - started < seconds
     assert outcome.findings
     sizes = []
     for signature, path in outcome.findings:

@@ -247,3 +247,18 @@ def test_header_notices_stand_above_the_tables(tmp_path, monkeypatch):
     assert f"**{notice}**" in (tmp_path / "agreement.md").read_text(encoding="utf-8")
     page = (tmp_path / "agreement.html").read_text(encoding="utf-8")
     assert page.index(f'<p class="notice"><b>{notice}</b></p>') < page.index("<h2>Heatmap")
+
+
+def test_collect_hands_over_each_runs_rows_and_keeps_none():
+    """executors.execute(collect=...) gives each run's rows under its position, the same rows
+    execute returns without it, and returns None."""
+    from pathlib import Path
+    from crossgrad import executors
+    from crossgrad.cases import load_case
+    case = load_case(Path(__file__).resolve().parent.parent / "cases" / "seed_3_2_1.yaml")
+    runs = [(case, "numpy", "float32"), (case, "numpy", "float64")]
+    collected = {}
+    assert executors.execute(runs, collect=lambda position, rows: collected.setdefault(
+        position, rows)) is None
+    kept = executors.execute(runs)
+    assert [collected[0], collected[1]] == kept and all(kept)
