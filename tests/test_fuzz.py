@@ -33,7 +33,12 @@ def registry(monkeypatch):
     monkeypatch.setattr(adapters, "_MODULES", dict(adapters._MODULES))
     monkeypatch.setattr(adapters, "_loaded", {})
     monkeypatch.setattr(adapters, "_entry_points_read", True)
-    monkeypatch.delenv(adapters.ENVIRONMENT, raising=False)
+    # --backend exports CROSSGRAD_BACKENDS, and the command sets CROSSGRAD_JAX_CACHE, into
+    # os.environ: setenv first, so that teardown restores what was there and later tests'
+    # subprocesses inherit neither a planted bug nor a cache turned off
+    monkeypatch.setenv(adapters.ENVIRONMENT, "")
+    monkeypatch.delenv(adapters.ENVIRONMENT)
+    monkeypatch.setenv("CROSSGRAD_JAX_CACHE", "off")
     monkeypatch.setattr(sys, "path", [str(ROOT)] + sys.path)
     monkeypatch.chdir(ROOT)
 
