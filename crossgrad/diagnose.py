@@ -4,7 +4,8 @@ Labels, in order of precedence:
 - non_finite: NaN or Inf on either side.
 - kink: a pre-activation that feeds the row lies within rounding distance of a point where its
   activation is not differentiable (relu, leaky_relu and elu at 0), so backends may take
-  different one-sided derivatives there.
+  different one-sided derivatives there; rounding distance is the larger of the radius below
+  and K times the error model's bound on z.
 - precision: inside the error model's bound taken as a whole: the row's rel_l2 is at most
   ‖K·bound‖/‖expected‖ (crossgrad/error_model.py), though some elements are outside theirs.
 - mismatch: none of these: a real disagreement.
@@ -12,6 +13,7 @@ Labels, in order of precedence:
 import numpy as np
 
 from crossgrad.dtypes import unit_roundoff
+from crossgrad.error_model import pre_activation_bounds
 from crossgrad.metrics import norm
 from crossgrad.reference import forward
 from crossgrad.tolerances import ROUNDING_BOUND_MULTIPLE
@@ -28,6 +30,8 @@ def kink_units(problem, dtype):
     whose float64 z lies within 4 times that of the kink may fall on either side of it.
     """
     layer_inputs, pre_activations, _ = forward(problem.layers, problem.inputs)
+    modelled = pre_activation_bounds(problem, dtype) if any(
+        layer.activation in KINKS for layer in problem.layers) else None
     found = {}
     for index, (layer, x, z) in enumerate(zip(problem.layers, layer_inputs, pre_activations)):
         if layer.activation not in KINKS:
@@ -35,7 +39,9 @@ def kink_units(problem, dtype):
         magnitude = np.abs(x) @ np.abs(layer.weights)
         if layer.bias is not None:
             magnitude = magnitude + np.abs(layer.bias)
-        radius = 4 * (index + 1) * (layer.fan_in + 1) * unit_roundoff(dtype) * magnitude
+        # or within K times the error model's bound on z, which carries the layers below
+        radius = np.maximum(4 * (index + 1) * (layer.fan_in + 1) * unit_roundoff(dtype) * magnitude,
+                            ROUNDING_BOUND_MULTIPLE * modelled[index])
         near = np.argwhere(np.abs(z - KINKS[layer.activation]) <= radius)
         if len(near):
             found[index] = [tuple(int(i) for i in pair) for pair in near]

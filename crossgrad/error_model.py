@@ -5,8 +5,8 @@ It bounds a *correct* backprop done with the reference's formulas in the row's d
 roundoff u), computed in float64 from the reference's own forward and backward pass on absolute
 values. A backend with another, cancelling formula (a derivative taken from the output) is
 outside it, and stays visible. To first order in u, with the standard model fl(a ∘ b) =
-(a ∘ b)(1 + ε), |ε| ≤ u, and without underflow (a result below the dtype's smallest normal may
-be off by more):
+(a ∘ b)(1 + ε) + η, |ε| ≤ u, where η is the absolute error of a rounding that underflows
+(`underflow`: a value below the dtype's range comes out 0, and that is rounding too):
 
 - A dot product of length n, Σ xᵢwᵢ, is off by at most γ_n·Σ|xᵢ||wᵢ|, γ_n = n·u/(1 − n·u). Its
   inputs' own errors eᵢ add Σ eᵢ|wᵢ| (and |xᵢ|·(error of wᵢ)). So a matmul's bound is the
@@ -20,6 +20,7 @@ be off by more):
 - Inputs, targets, weights and biases are rounded to the dtype first, each by its own known
   amount |v − fl(v)| (0 for a number the dtype holds exactly, as a case's 0.5 or 1.0).
 """
+import ml_dtypes
 import numpy as np
 
 from crossgrad.dtypes import numpy_dtype, unit_roundoff
@@ -77,9 +78,18 @@ def _propagated(derivative, z, error):
     return np.nan_to_num(largest, nan=np.inf) * error
 
 
-def _own_rounding(values, u):
-    """ROUNDINGS·u·|values|: an elementwise formula's own error, relative to its result."""
-    return ROUNDINGS * u * np.abs(values)
+def _own_rounding(values, u, eta):
+    """ROUNDINGS·(u·|values| + η): an elementwise formula's own error, relative to its result,
+    and absolute where it underflows."""
+    return ROUNDINGS * (u * np.abs(values) + eta)
+
+
+def underflow(dtype):
+    """η, the absolute error of one rounding near 0 in `dtype`: the smallest normal number for
+    float64, float32 and bfloat16 (a backend may flush subnormals to zero), half the smallest
+    subnormal for float16, which every backend computes through float32 and rounds once."""
+    info = ml_dtypes.finfo(numpy_dtype(dtype))
+    return float(info.smallest_subnormal) / 2 if dtype == "float16" else float(info.smallest_normal)
 
 
 def on_logits(problem):
@@ -95,7 +105,7 @@ def rounding_error(values, dtype):
         return np.abs(values - values.astype(numpy_dtype(dtype)).astype(np.float64))
 
 
-def _output_error_bound(problem, prediction, e, u, t):
+def _output_error_bound(problem, prediction, e, u, t, eta):
     """(g, e_g): g = −∂E_b/∂p as the reference computes it, p the logits where on_logits, else
     the output a; e_g its bound, from p's bound e, y's rounding t = |y − fl(y)| and g's own."""
     y, p = problem.targets, prediction
@@ -106,47 +116,48 @@ def _output_error_bound(problem, prediction, e, u, t):
         g = LOSSES[problem.loss][1](y, p)
         spread = total * s * (e + np.sum(s * e, axis=1, keepdims=True))
         moved = t + s * np.sum(t, axis=1, keepdims=True)  # ∂g_k/∂y_j = δ_kj − s_k
-        return g, spread + ROUNDINGS * u * (np.abs(y) * (1 - s) + s * np.abs(total - y)) + moved
+        return g, spread + ROUNDINGS * (u * (np.abs(y) * (1 - s) + s * np.abs(total - y)) + eta) \
+            + moved
     if on_logits(problem):
         # g = y − σ(z), computed as y·σ(−z) − (1 − y)·σ(z); ∂g/∂z = −σ'(z), ∂g/∂y = 1
         g = y * sigmoid(-p) - (1 - y) * sigmoid(p)
         own = np.abs(y) * sigmoid(-p) + np.abs(1 - y) * sigmoid(p)
         derivative = ACTIVATIONS["sigmoid"][1]
-        return g, _propagated(derivative, p, e) + ROUNDINGS * u * own + t
+        return g, _propagated(derivative, p, e) + ROUNDINGS * (u * own + eta) + t
     g = LOSSES[problem.loss][1](y, p)
     if problem.loss == "half_squared_error":  # g = y − a: one rounding of a difference
-        return g, e + t + 2 * u * np.abs(g)
+        return g, e + t + 2 * (u * np.abs(g) + eta)
     if problem.loss == "mean_squared_error":  # g = (2/K)(y − a)
-        return g, (2 / y.shape[1]) * (e + t) + 3 * u * np.abs(g)
+        return g, (2 / y.shape[1]) * (e + t) + 3 * (u * np.abs(g) + eta)
     # binary cross-entropy on a probability: g = y/a − (1 − y)/(1 − a), ∂g/∂a = −y/a² − (1 − y)/(1 − a)²
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         slope = np.abs(y) / p**2 + np.abs(1 - y) / (1 - p) ** 2
-        return g, slope * e + t / (p * (1 - p)) + ROUNDINGS * u * np.abs(g)
+        return g, slope * e + t / (p * (1 - p)) + ROUNDINGS * (u * np.abs(g) + eta)
 
 
-def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, u, t):
+def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, u, t, eta):
     """e_δ for δ_L = factor·g·f'(z_L), or factor·g where g is taken from the logits."""
     factor = batch_factor(problem.reduction, len(problem.targets))
-    g, g_bound = _output_error_bound(problem, prediction, prediction_bound, u, t)
+    g, g_bound = _output_error_bound(problem, prediction, prediction_bound, u, t, eta)
     if on_logits(problem):
-        return factor * (g_bound + 2 * u * np.abs(g))  # and the factor's rounding
+        return factor * (g_bound + 2 * (u * np.abs(g) + eta))  # and the factor's rounding
     activation = problem.layers[-1].activation
     derivative = ACTIVATIONS[activation][1](z)
     derivative_bound = (_propagated(SECOND_DERIVATIVES[activation], z, z_bound)
-                        + _own_rounding(derivative, u))
+                        + _own_rounding(derivative, u, eta))
     # (g + e_g)(f' + e_f') − g·f' ≈ e_g·|f'| + |g|·e_f', then two roundings (× f', × factor)
     return factor * (g_bound * np.abs(derivative) + np.abs(g) * derivative_bound
-                     + 3 * u * np.abs(g * derivative))
+                     + 3 * (u * np.abs(g * derivative) + eta))
 
 
-def _loss_bound(problem, prediction, prediction_bound, u, t):
+def _loss_bound(problem, prediction, prediction_bound, u, t, eta):
     """E = factor·Σ_b ℓ_b: every ℓ_b ≥ 0 here, off by Σ_k |∂ℓ_b/∂p_k|·e_k = Σ_k |g_k|·e_k from its
     input and γ_(K+ROUNDINGS)·ℓ_b from its own terms; then the batch sum, γ_(B+1)."""
     if problem.loss == "binary_cross_entropy" and on_logits(problem):
         per_sample = binary_cross_entropy_from_logits(problem.targets, prediction)
     else:
         per_sample = LOSSES[problem.loss][0](problem.targets, prediction)
-    g, _ = _output_error_bound(problem, prediction, prediction_bound, u, t)
+    g, _ = _output_error_bound(problem, prediction, prediction_bound, u, t, eta)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # and y's rounding: |∂ℓ/∂y| is |g| for the squared errors, |z| for BCE on the logits
         # (softplus(−z) − softplus(z) = −z), |log softmax| and |log a − log(1 − a)| otherwise
@@ -155,10 +166,38 @@ def _loss_bound(problem, prediction, prediction_bound, u, t):
                      else np.abs(np.log(prediction) - np.log1p(-prediction))}.get(
             problem.loss, lambda: np.abs(g))()
         sample_bounds = (np.sum(np.abs(g) * prediction_bound + t * by_target, axis=1)
-                         + gamma(prediction.shape[1] + ROUNDINGS, u) * np.abs(per_sample))
+                         + gamma(prediction.shape[1] + ROUNDINGS, u) * np.abs(per_sample)
+                         + (prediction.shape[1] + ROUNDINGS) * eta)
     factor = batch_factor(problem.reduction, len(problem.targets))
     batch = len(problem.targets)
-    return float(factor * (np.sum(sample_bounds) + gamma(batch + 1, u) * np.sum(np.abs(per_sample))))
+    return float(factor * (np.sum(sample_bounds) + gamma(batch + 1, u) * np.sum(np.abs(per_sample))
+                           + (batch + 1) * eta))
+
+
+def _forward_bounds(problem, dtype, layer_inputs, pre_activations):
+    """Each layer's input bound e_x (and the output's, last) and pre-activation bound e_z."""
+    u, eta = unit_roundoff(dtype), underflow(dtype)
+    input_bounds, z_bounds = [rounding_error(problem.inputs, dtype)], []
+    for layer, x, z in zip(problem.layers, layer_inputs, pre_activations):
+        # z = x @ W + b: γ_(n+1)·(|x| @ |W| + |b|) + e_x @ |W| + |x| @ |W − fl(W)| + |b − fl(b)|
+        magnitude = np.abs(x) @ np.abs(layer.weights)
+        moved = np.abs(x) @ rounding_error(layer.weights, dtype)
+        if layer.bias is not None:
+            magnitude = magnitude + np.abs(layer.bias)
+            moved = moved + rounding_error(layer.bias, dtype)
+        z_bounds.append(gamma(layer.fan_in + 1, u) * magnitude + (layer.fan_in + 1) * eta
+                        + input_bounds[-1] @ np.abs(layer.weights) + moved)
+        f, derivative = ACTIVATIONS[layer.activation]
+        input_bounds.append(_propagated(derivative, z, z_bounds[-1])
+                            + _own_rounding(f(z), u, eta))
+    return input_bounds, z_bounds
+
+
+def pre_activation_bounds(problem, dtype):
+    """Each layer's bound on its pre-activation z in `dtype` (a kink within it is ambiguous)."""
+    layer_inputs, pre_activations, _ = forward(problem.layers, problem.inputs)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _forward_bounds(problem, dtype, layer_inputs, pre_activations)[1]
 
 
 def rounding_bounds(problem, dtype):
@@ -168,24 +207,11 @@ def rounding_bounds(problem, dtype):
     has no bias), for a Problem in float64. Nothing is raised: a bound may be inf where the
     computation is that ill-conditioned (a probability that rounds to 1 under a log).
     """
-    u = unit_roundoff(dtype)
+    u, eta = unit_roundoff(dtype), underflow(dtype)
     layers = problem.layers
     layer_inputs, pre_activations, output = forward(layers, problem.inputs)
     with np.errstate(over="ignore", invalid="ignore"):
-        # forward: e_z = γ_(n+2)·(|x| @ |W| + |b|) + e_x @ |W|; e_a = max|f'|·e_z + own rounding
-        input_bounds, z_bounds = [rounding_error(problem.inputs, dtype)], []
-        for layer, x, z in zip(layers, layer_inputs, pre_activations):
-            # z = x @ W + b: γ_(n+1)·(|x| @ |W| + |b|) + e_x @ |W| + |x| @ |W − fl(W)| + |b − fl(b)|
-            magnitude = np.abs(x) @ np.abs(layer.weights)
-            moved = np.abs(x) @ rounding_error(layer.weights, dtype)
-            if layer.bias is not None:
-                magnitude = magnitude + np.abs(layer.bias)
-                moved = moved + rounding_error(layer.bias, dtype)
-            z_bounds.append(gamma(layer.fan_in + 1, u) * magnitude
-                            + input_bounds[-1] @ np.abs(layer.weights) + moved)
-            f, derivative = ACTIVATIONS[layer.activation]
-            input_bounds.append(_propagated(derivative, z, z_bounds[-1])
-                                + _own_rounding(f(z), u))
+        input_bounds, z_bounds = _forward_bounds(problem, dtype, layer_inputs, pre_activations)
         logits = on_logits(problem)
         prediction = pre_activations[-1] if logits else output
         prediction_bound = z_bounds[-1] if logits else input_bounds[-1]
@@ -193,38 +219,40 @@ def rounding_bounds(problem, dtype):
                              problem.reduction, 1.0).error_terms
         targets_moved = rounding_error(problem.targets, dtype)
         error_bounds = [_output_error_term_bound(problem, pre_activations[-1], prediction,
-                                                 prediction_bound, z_bounds[-1], u, targets_moved)]
+                                                 prediction_bound, z_bounds[-1], u, targets_moved,
+                                                 eta)]
         for l in range(len(layers) - 2, -1, -1):
             error_bounds.insert(0, _hidden_error_term_bound(
                 reference[l + 1], error_bounds[0], layers[l + 1].weights, layers[l].activation,
-                pre_activations[l], z_bounds[l], u))
+                pre_activations[l], z_bounds[l], u, eta))
         rate, batch = abs(problem.learning_rate), len(problem.inputs)
         # Δw = η·xᵀ @ δ: γ_(B+1)·|x|ᵀ @ |δ| (the sum and η) + e_xᵀ @ |δ| + |x|ᵀ @ e_δ
         weight_bounds = [rate * (gamma(batch + 1, u) * np.abs(x).T @ np.abs(d) + e_x.T @ np.abs(d)
-                                 + np.abs(x).T @ e_d)
+                                 + np.abs(x).T @ e_d) + (batch + 1) * eta
                          for x, e_x, d, e_d in zip(layer_inputs, input_bounds, reference,
                                                    error_bounds)]
         # Δb = η·Σ_b δ: γ_(B+1)·Σ_b |δ| + Σ_b e_δ
         bias_bounds = [None if layer.bias is None else
                        rate * (gamma(batch + 1, u) * np.sum(np.abs(d), axis=0)
-                               + np.sum(e_d, axis=0))
+                               + np.sum(e_d, axis=0)) + (batch + 1) * eta
                        for layer, d, e_d in zip(layers, reference, error_bounds)]
-        loss_bound = _loss_bound(problem, prediction, prediction_bound, u, targets_moved)
+        loss_bound = _loss_bound(problem, prediction, prediction_bound, u, targets_moved, eta)
     return Gradients(loss_bound, error_bounds, weight_bounds, bias_bounds)
 
 
 def _hidden_error_term_bound(next_error_term, next_bound, next_weights, activation, z, z_bound,
-                             u):
+                             u, eta):
     """e_δ for δ_l = (δ_(l+1) @ W_(l+1)ᵀ) ⊙ f'(z_l): the product p = δ @ Wᵀ off by
     γ_(m+1)·|δ| @ |W|ᵀ + e_δ @ |W|ᵀ (m = fan_out of layer l+1), then e_p·|f'| + |p|·e_f' + u·|p f'|."""
     product = next_error_term @ next_weights.T
     product_bound = (gamma(next_weights.shape[1] + 1, u) * np.abs(next_error_term)
-                     @ np.abs(next_weights.T) + next_bound @ np.abs(next_weights.T))
+                     @ np.abs(next_weights.T) + next_bound @ np.abs(next_weights.T)
+                     + (next_weights.shape[1] + 1) * eta)
     derivative = ACTIVATIONS[activation][1](z)
     derivative_bound = (_propagated(SECOND_DERIVATIVES[activation], z, z_bound)
-                        + _own_rounding(derivative, u))
+                        + _own_rounding(derivative, u, eta))
     return (product_bound * np.abs(derivative) + np.abs(product) * derivative_bound
-            + u * np.abs(product * derivative))
+            + u * np.abs(product * derivative) + eta)
 
 
 def directional_bound(directions, bounds, reference, learning_rate, dtype):
