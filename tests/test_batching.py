@@ -23,12 +23,16 @@ def adapter(name):
         pytest.skip(str(unavailable))
 
 
-def shared_topologies():
-    """The catalogue's cases grouped by topology, where two or more share one."""
+def shared_topologies(tails=False):
+    """The catalogue's cases grouped by topology, where two or more share one: those of
+    cases/tails when `tails`, the others otherwise. In the tails a batch does not round as one
+    case does: vmap compiles gelu's erfc on its own (jax, 18 ulps in float64), and torch's
+    float32 ½(1 + erf) cancels to other noise on its SIMD path (declared divergences there)."""
     cases, _ = load_catalogue([ROOT / "cases"])
     groups = defaultdict(list)
     for case in cases:
-        groups[adapters.topology(case.problem)].append(case)
+        if (Path(case.path).parent.name == "tails") == tails:
+            groups[adapters.topology(case.problem)].append(case)
     return [group for group in groups.values() if len(group) > 1]
 
 
@@ -46,21 +50,28 @@ def family(sizes, activations, count, batch=16):
     return problems
 
 
+def ulps_apart(mine, theirs, dtype):
+    """ulp distances, with a NaN on both sides counted as agreement (a batch that gives the
+    NaN its cases give one by one, as jax's BCE on a sigmoid rounded to 1 does, is the same)."""
+    both_nan = np.isnan(mine) & np.isnan(theirs)
+    return np.where(both_nan, 0.0, ulp_distance(mine, theirs, dtype))
+
+
 def worst_ulps(backend, problems, dtype):
     """The largest ulp distance, over every array and the loss, of the batch from one by one."""
     batched = adapter(backend).backprop_batch(problems, dtype)
     worst = 0.0
     for problem, together in zip(problems, batched):
         alone = adapter(backend).backprop(problem, dtype)
-        worst = max(worst, float(np.max(ulp_distance(np.array([together.loss]),
-                                                     np.array([alone.loss]), dtype))))
+        worst = max(worst, float(np.max(ulps_apart(np.array([together.loss]),
+                                                   np.array([alone.loss]), dtype))))
         for field in FIELDS:
             for mine, theirs in zip(getattr(together, field), getattr(alone, field)):
                 if theirs is None:
                     assert mine is None
                     continue
                 assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
-                worst = max(worst, float(np.max(ulp_distance(
+                worst = max(worst, float(np.max(ulps_apart(
                     mine.astype(np.float64), theirs.astype(np.float64), dtype))))
     return worst
 
@@ -73,6 +84,16 @@ def test_catalogue_cases_sharing_a_topology_batch_within_one_ulp(backend, dtype)
     for group in groups:
         problems = [case.problem for case in group]
         assert worst_ulps(backend, problems, dtype) <= 1, [case.name for case in group]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="in gelu's far tail jax's vmapped erfc rounds otherwise than one case's")
+def test_tail_cases_are_not_within_one_ulp():
+    groups = [group for group in shared_topologies(tails=True)
+              if group[0].problem.layers[0].activation == "gelu"]
+    assert groups
+    for group in groups:
+        assert worst_ulps("jax", [case.problem for case in group], "float64") <= 1
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
