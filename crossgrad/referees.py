@@ -46,8 +46,11 @@ def _loosest(table, rtol, floor):
     return Tolerance(max(table.rtol, rtol), table.atol, floor)
 
 
-def finite_difference_rows(case, gradients, table, identity, reference_loss):
-    """The backend's deltas against −η·(central differences of the float64 forward loss)."""
+def finite_difference_rows(case, gradients, table, identity, reference_loss, bounds=None):
+    """The backend's deltas against −η·(central differences of the float64 forward loss);
+    `bounds` (a Gradients of the error model's rounding bounds in the backend's dtype) allows
+    each delta its own rounding, as against the reference (a float16 delta that underflows to
+    0 is rounding there as here)."""
     result = _once(case, "fd", fd.finite_differences)
     identity = dict(identity, compared_to="finite_difference")
     rate = case.problem.learning_rate
@@ -65,19 +68,21 @@ def finite_difference_rows(case, gradients, table, identity, reference_loss):
                    else ""))
         return [_with_kinks(row, note, int(kinked.sum()))]
     rows = []
-    for quantity, actual_layers, fd_layers, kinked_layers in (
-            ("weight_delta", gradients.weight_deltas, result.weight_gradients, result.weight_kinked),
-            ("bias_delta", gradients.bias_deltas, result.bias_gradients, result.bias_kinked)):
-        for layer, (actual, gradient, kinked) in enumerate(zip(actual_layers, fd_layers,
-                                                               kinked_layers)):
+    for quantity, field, fd_layers, kinked_layers in (
+            ("weight_delta", "weight_deltas", result.weight_gradients, result.weight_kinked),
+            ("bias_delta", "bias_deltas", result.bias_gradients, result.bias_kinked)):
+        actual_layers = getattr(gradients, field)
+        bound_layers = getattr(bounds, field) if bounds is not None else [None] * len(fd_layers)
+        for layer, (actual, gradient, kinked, bound) in enumerate(zip(
+                actual_layers, fd_layers, kinked_layers, bound_layers)):
             if gradient is None:
                 continue
             expected = -rate * gradient
             # a difference across a kink means nothing: there, the backend is not compared
             if actual is not None and getattr(actual, "shape", None) == expected.shape:
                 expected = np.where(kinked, np.asarray(actual, dtype=np.float64), expected)
-            row = compare(actual, expected, _loosest(table, FD_RTOL, rate * noise), layer=layer,
-                          quantity=quantity, **identity)
+            row = compare(actual, expected, _loosest(table, FD_RTOL, rate * noise), bound,
+                          layer=layer, quantity=quantity, **identity)
             note = "every partial derivative" + (
                 f"; {int(kinked.sum())} of {kinked.size} differences crossed a kink and were "
                 "not compared" if kinked.any() else "")

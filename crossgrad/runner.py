@@ -120,7 +120,7 @@ def _referee_rows(case, adapter, gradients, dtype, identity, names):
     rows = []
     if "fd" in names:
         rows += referees.finite_difference_rows(case, gradients, table, identity,
-                                                reference(case).loss)
+                                                reference(case).loss, bounds(case, dtype))
     if "truth" in names:
         truth = referees.proven_truth(case)
         if isinstance(truth, str):

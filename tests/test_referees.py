@@ -6,11 +6,12 @@ import types
 import numpy as np
 import pytest
 
-from crossgrad import adapters, runner
+from crossgrad import adapters, referees, runner
 from crossgrad.cases import load_case
 from crossgrad.finite_difference import full, random_directions, directional_from_gradients
 from crossgrad.problem import Gradients
 from crossgrad.reference import backprop as reference_backprop
+from crossgrad.tolerances import tolerance_for
 
 from test_diagnose import KINK_CASE, SEED
 
@@ -172,3 +173,19 @@ def test_framework_forward_mode_agrees_with_its_reverse_mode(tmp_path, backend, 
     assert len(rows) == 1 and rows[0].size == 3
     assert rows[0].status == "pass", rows[0].message()
     assert rows[0].max_ulp <= 8
+
+
+def test_finite_differences_allow_a_delta_its_own_rounding(tmp_path):
+    """A float16 delta of 2⁻²⁶ underflows to 0: rounding, which the error model bounds against
+    the reference and, since the bound travels with the delta, against the differences too."""
+    case = load_case("cases/vanishing/sigmoid_chain_float16_underflow.yaml")
+    rows = [r for r in runner.run(case, "numpy", "float16", ("fd",))
+            if r.compared_to == "finite_difference" and r.layer == 0]
+    assert rows and all(r.status == "pass" for r in rows)
+    assert all(r.max_rel_diff == 1.0 for r in rows)  # the delta is 0, the difference is not
+    without = referees.finite_difference_rows(
+        case, adapters.load("numpy").backprop(case.problem, "float16"),
+        tolerance_for("float16", case.tolerances), dict(
+            case=case.name, backend="numpy", dtype="float16", device="cpu"),
+        runner.reference(case).loss)
+    assert any(r.status == "fail" for r in without if r.layer == 0)
