@@ -45,8 +45,9 @@ learning_rate: 0.5
 
 
 def bounds_by_hand(u, eta):
-    """The error model's bounds for ONE_UNIT, derived here step by step (to first order in u;
-    η, a rounding's error near 0, added wherever a rounding is)."""
+    """The error model's bounds for ONE_UNIT, derived here step by step (to first order in u,
+    but for the loss's second-order term; η, a rounding's error near 0, added wherever a
+    rounding is)."""
     x, weight, bias, y = np.array([[0.5], [-0.25]]), 2.0, 0.25, np.array([[1.0], [0.0]])
     z = x * weight + bias                       # [1.25, −0.25]
     g = y - z                                   # [−0.25, 0.25]
@@ -61,7 +62,9 @@ def bounds_by_hand(u, eta):
                  + np.abs(x).T @ e_delta) + 3 * eta  # η·(γ_(B+1)|x|ᵀ|δ| + e_xᵀ|δ| + |x|ᵀe_δ)
     e_b = 0.5 * (gamma(3, u) * np.sum(np.abs(delta), axis=0) + np.sum(e_delta, axis=0)) + 3 * eta
     per_sample = 0.5 * g[:, 0] ** 2             # ℓ_b = ½(y − a)²
-    e_loss = 0.5 * (np.sum(np.abs(g[:, 0]) * e_a[:, 0] + gamma(9, u) * per_sample + 9 * eta)
+    # ℓ_b moves by |g|·e_a + ½·e_a² (its curvature is 1), then its own roundings
+    e_loss = 0.5 * (np.sum(np.abs(g[:, 0]) * e_a[:, 0] + 0.5 * e_a[:, 0] ** 2
+                           + gamma(9, u) * per_sample + 9 * eta)
                     + gamma(3, u) * np.sum(per_sample) + 3 * eta)
     return Gradients(float(e_loss), [e_delta], [e_w], [e_b])
 
