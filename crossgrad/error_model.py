@@ -150,6 +150,26 @@ def _output_error_term_bound(problem, z, prediction, prediction_bound, z_bound, 
                      + 3 * (u * np.abs(g * derivative) + eta))
 
 
+def _second_order(problem, p, e):
+    """Per sample, ½·eᵀ·H·e for ℓ's Hessian H at p (a bound on it near p): all there is where
+    the first order vanishes, an output that meets its target (g = 0, off by e: ½e²)."""
+    if problem.loss == "half_squared_error":  # H = I
+        return 0.5 * np.sum(e**2, axis=1)
+    if problem.loss == "mean_squared_error":  # H = (2/K)·I
+        return np.sum(e**2, axis=1) / p.shape[1]
+    if problem.loss == "softmax_cross_entropy":
+        # eᵀ(diag(s) − s·sᵀ)e is e's variance under s, at most Σ_(k≠m) s_k·(e_k − e_m)² ≤
+        # (1 − s_m)·(2·max|e|)², m the largest logit; 1 − s_m = r/(1 + r) keeps its digits
+        shifted = p - np.max(p, axis=1, keepdims=True)
+        largest = np.arange(p.shape[1]) == np.argmax(p, axis=1)[:, None]
+        rest = np.sum(np.where(largest, 0.0, np.exp(shifted)), axis=1)
+        return 2 * rest / (1 + rest) * np.max(e, axis=1) ** 2
+    if on_logits(problem):  # H = diag(σ'(z)), σ' largest nearest 0 within [z − e, z + e]
+        nearest = np.maximum(np.abs(p) - e, 0.0)
+        return 0.5 * np.sum(ACTIVATIONS["sigmoid"][1](nearest) * e**2, axis=1)
+    return np.zeros(len(p))  # binary cross-entropy on a probability: first order only
+
+
 def _loss_bound(problem, prediction, prediction_bound, u, t, eta):
     """E = factor·Σ_b ℓ_b: every ℓ_b ≥ 0 here, off by Σ_k |∂ℓ_b/∂p_k|·e_k = Σ_k |g_k|·e_k from its
     input and γ_(K+ROUNDINGS)·ℓ_b from its own terms; then the batch sum, γ_(B+1)."""
@@ -165,13 +185,8 @@ def _loss_bound(problem, prediction, prediction_bound, u, t, eta):
                      "binary_cross_entropy": lambda: np.abs(prediction) if on_logits(problem)
                      else np.abs(np.log(prediction) - np.log1p(-prediction))}.get(
             problem.loss, lambda: np.abs(g))()
-        # and the second order, ½·c·Σ_k e_k², c ≥ |∂²ℓ/∂p_k²|: it is all there is where the
-        # first vanishes (an output that meets its target, g = 0, off by e: ½e² for ½(y − a)²)
-        curvature = {"half_squared_error": 1.0, "mean_squared_error": 2 / prediction.shape[1],
-                     "softmax_cross_entropy": 0.5,  # diag(s) − s·sᵀ: its entries ≤ ¼, … ≤ ½
-                     "binary_cross_entropy": 0.25 if on_logits(problem) else 0.0}[problem.loss]
-        sample_bounds = (np.sum(np.abs(g) * prediction_bound + t * by_target
-                                + 0.5 * curvature * prediction_bound**2, axis=1)
+        sample_bounds = (np.sum(np.abs(g) * prediction_bound + t * by_target, axis=1)
+                         + _second_order(problem, prediction, prediction_bound)
                          + gamma(prediction.shape[1] + ROUNDINGS, u) * np.abs(per_sample)
                          + (prediction.shape[1] + ROUNDINGS) * eta)
     factor = batch_factor(problem.reduction, len(problem.targets))
