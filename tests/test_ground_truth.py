@@ -11,7 +11,7 @@ from crossgrad import balls, mpmath_cross_check, referees, runner
 from crossgrad import ground_truth as ground_truth_module
 from crossgrad.cases import load_case, load_catalogue
 from crossgrad.ground_truth import MAX_BITS, START_BITS, balls_of, certain, ground_truth, operations
-from crossgrad.reference import forward
+from crossgrad.reference import ACTIVATIONS, forward
 
 from test_referees import BATCH_CASE, ROOT, planted_adapter, write_case
 
@@ -193,12 +193,34 @@ def test_every_catalogue_case_is_proven():
             assert all(np.isfinite(a).all() for a in field if a is not None), case.name
 
 
+def _error_term_magnitudes(problem, terms, pre_activations, output):
+    """Per layer, elementwise, the larger of |δ| and of what it sums, from the output down:
+    for the output under a squared error (|y| + |a|)·|f'(z)| times the batch factor, as δ = y − a
+    cancels where an output meets its target; for a hidden layer (M_(l+1) @ |W_(l+1)|ᵀ)·|f'(z_l)|."""
+    magnitudes = [None] * len(problem.layers)
+    for l in range(len(problem.layers) - 1, -1, -1):
+        layer = problem.layers[l]
+        slope = np.abs(ACTIVATIONS[layer.activation][1](pre_activations[l]))
+        if l + 1 < len(problem.layers):
+            summed = (magnitudes[l + 1] @ np.abs(problem.layers[l + 1].weights).T) * slope
+        elif problem.loss in ("half_squared_error", "mean_squared_error"):
+            factor = (1 / len(output) if problem.reduction == "mean" else 1) * (
+                2 / output.shape[1] if problem.loss == "mean_squared_error" else 1)
+            summed = factor * (np.abs(problem.targets) + np.abs(output)) * slope
+        else:
+            summed = terms[l]
+        magnitudes[l] = np.maximum(terms[l], summed)
+    return magnitudes
+
+
 def _magnitudes(problem, truth):
-    """Per quantity and layer, the largest magnitude that the reference's rounding scales with:
-    an error term's own largest |δ|; a delta's largest sum of |summands|, η·|x|ᵀ·|δ| and η·Σ_b|δ_b|
-    (a sum that cancels cannot be held to the ulps of its result)."""
-    layer_inputs, _, _ = forward(problem.layers, problem.inputs)
-    terms = [np.abs(d) for d in truth.error_terms]
+    """Per quantity and layer, the largest magnitude that the reference's rounding scales with
+    (a sum that cancels cannot be held to the ulps of its result): for an error term, its
+    largest |δ| or sum of |summands| (_error_term_magnitudes, M); for a delta, the largest sum of
+    |summands| over those, η·|x|ᵀ·M and η·Σ_b M."""
+    layer_inputs, pre_activations, output = forward(problem.layers, problem.inputs)
+    terms = _error_term_magnitudes(problem, [np.abs(d) for d in truth.error_terms],
+                                   pre_activations, output)
     rate = problem.learning_rate
     return {"error_terms": [np.max(d) for d in terms],
             "weight_deltas": [rate * np.max(np.abs(x).T @ d) for x, d in zip(layer_inputs, terms)],
