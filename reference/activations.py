@@ -247,16 +247,21 @@ def _gelu_tanh_argument(z):
     return u, u_lo, GELU_TANH_C * (1 + 3 * GELU_TANH_K * square)
 
 
+def _logistic_near(t, t_lo, times=1.0):
+    # times·σ(t + t_lo) = times·σ(t)·(1 + t_lo·σ(−t)), to first order in t_lo, since
+    # d/dt log σ(t) = σ(−t)
+    return times * _logistic(t) * (1 + t_lo * _logistic(-t))
+
+
 @rounded_once
 def gelu_tanh(z):
     # ½·z·(1 + tanh u) = z·σ(2u), since ½·(1 + tanh u) = 1/(1 + e^−2u): the first form cancels in
-    # the negative tail (6e15 ulps at z = −18). σ(2u + 2u_lo) = σ(2u)·(1 + 2u_lo·σ(−2u)), to
-    # first order, since d/dt log σ(t) = σ(−t)
+    # the negative tail (6e15 ulps at z = −18); σ at 2u + 2u_lo is _logistic_near's
     # In the far tail (2u < −708, where e^(2u) is subnormal) σ(2u) = e^(2u) to the last bit, and
     # z·e^(2u) is taken as one scaled exponential (_exp_times)
     u, u_lo, _ = _gelu_tanh_argument(z)
     far = -_exp_times(2 * u, 2 * u_lo, np.abs(z))
-    return np.where(2 * u < FAR_TAIL, far, z * _logistic(2 * u) * (1 + 2 * u_lo * _logistic(-2 * u)))
+    return np.where(2 * u < FAR_TAIL, far, _logistic_near(2 * u, 2 * u_lo, z))
 
 
 @rounded_once
@@ -268,7 +273,7 @@ def gelu_tanh_prime(z):
     u, u_lo, du_dz = _gelu_tanh_argument(z)
     with np.errstate(invalid="ignore"):
         far = -_exp_times(2 * u, 2 * u_lo, 2 * np.abs(z) * du_dz - 1)
-    first = _logistic(2 * u) * (1 + 2 * u_lo * _logistic(-2 * u))
+    first = _logistic_near(2 * u, 2 * u_lo)
     slope = _logistic_prime(2 * u) * (1 + 2 * u_lo * (_logistic(-2 * u) - _logistic(2 * u)))
     with np.errstate(invalid="ignore"):
         second = np.where(slope == 0, 0.0, z * 2 * slope * du_dz)
