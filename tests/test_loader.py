@@ -1,10 +1,12 @@
 """Case files: YAML 1.2 scalars, generated networks, and errors naming path, line and field."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crossgrad.cases import InvalidCase, load_case, load_catalogue
+from crossgrad import yaml_source
 from crossgrad.yaml_source import MAX_NODES, YamlError, parse
 
 # A valid case; each malformed file below is this text with one edit.
@@ -504,3 +506,43 @@ def test_a_key_given_twice_is_refused_at_its_second_line(tmp_path):
     second = text.splitlines().index("learning_rate: 5") + 1
     assert_reported(problems(path), path, second, "(yaml)", "given twice (first on line "
                     f"{second - 1})")
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+CORPUS = sorted(path for path in [*(REPOSITORY / "cases").rglob("*.yaml"),
+                                  *(REPOSITORY / "tests" / "malformed").rglob("*")]
+                if path.is_file())
+
+
+def _read_with(loader_class, text):
+    try:
+        return "read", yaml_source._read(loader_class, text)
+    except YamlError as error:
+        return "refused", (error.message, error.line, error.column)
+
+
+@pytest.mark.skipif(yaml_source._CParser is None, reason="PyYAML was built without libyaml")
+@pytest.mark.parametrize("path", CORPUS, ids=lambda path: str(path.relative_to(REPOSITORY)))
+def test_libyaml_events_read_what_the_pure_loader_reads(path):
+    # parse() takes libyaml's scanner for plain ASCII text; on every catalogue case and every
+    # malformed file it must give the same values at the same places, and never accept a text
+    # that the pure loader refuses (a refusal is then reported by the pure loader)
+    text = path.read_bytes().decode("utf-8", "replace")
+    if not yaml_source._PLAIN_ASCII.match(text):
+        pytest.skip("not plain ASCII: parse() reads it with the pure loader only")
+    pure, fast = (_read_with(loader, text) for loader in (yaml_source.CoreSchemaLoader,
+                                                         yaml_source._LibyamlEventsLoader))
+    if pure[0] == "refused":
+        assert fast[0] == "refused" or pytest.fail(f"libyaml reads what is refused: {pure[1]}")
+    else:
+        assert fast == pure
+
+
+def test_parse_reports_the_pure_loaders_message_for_plain_ascii():
+    # a syntax error in plain ASCII: the message is the pure loader's, with its place
+    with pytest.raises(YamlError) as raised:
+        parse(b"network:\n  sizes: [1, 2\nloss: x\n")
+    with pytest.raises(YamlError) as pure:
+        yaml_source._read(yaml_source.CoreSchemaLoader, "network:\n  sizes: [1, 2\nloss: x\n")
+    assert (raised.value.message, raised.value.line, raised.value.column) == (
+        pure.value.message, pure.value.line, pure.value.column)
