@@ -3,7 +3,7 @@
 The format is documented in cases/README.md. Every problem in a file is reported, one line each,
 as `path:line:col: field: message`; nothing here raises anything but InvalidCase.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from crossgrad.case_reader import CaseError, InvalidCase, Reader, describe, fiel
 from crossgrad.generated import (DATA_KEYS, MAX_BATCH_ELEMENTS, MAX_PARAMETERS, generated_data,
                                  generated_layers)
 from crossgrad.tolerances import Tolerance
+from crossgrad.training.case_block import INVALID, read_losses, read_training
 from crossgrad.yaml_source import YamlError, parse
 
 __all__ = ["CASE_KEYS", "DATA_KEYS", "MAX_BATCH_ELEMENTS", "MAX_PARAMETERS", "Case", "CaseError",
@@ -22,16 +23,19 @@ __all__ = ["CASE_KEYS", "DATA_KEYS", "MAX_BATCH_ELEMENTS", "MAX_PARAMETERS", "Ca
            "load_catalogue", "read_case"]
 
 CASE_KEYS = ("description", "network", "inputs", "targets", "data", "loss", "reduction",
-             "learning_rate", "expected", "dtypes", "backends", "tolerances", "divergences")
+             "learning_rate", "training", "expected", "dtypes", "backends", "tolerances",
+             "divergences")
 LAYER_KEYS = ("weights", "bias", "activation")
 NETWORK_KEYS = ("layers", "sizes", "activations", "bias", "seed")
-EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "tolerance")
+EXPECTED_KEYS = ("source", "weight_deltas", "bias_deltas", "error_terms", "losses", "tolerance")
 TOLERANCE_KEYS = ("rtol", "atol")
 DIVERGENCE_KEYS = ("backend", "dtype", "quantity", "layer", "compared_to", "reason", "at_most")
 # a declaration's measured size: upper bounds on each matching row's max_rel_diff and on its
 # count of elements outside the tolerance (a new error elsewhere in the row raises one of them)
 AT_MOST_KEYS = ("max_rel_diff", "mismatched")
-QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss", "directional_derivative")
+# weights and biases: a trajectory's parameters at a recorded step (its loss is `loss` too)
+QUANTITIES = ("error_term", "weight_delta", "bias_delta", "loss", "directional_derivative",
+              "weights", "biases")
 COMPARED_TO = ("reference", "expected", "finite_difference", "ground_truth", "forward_mode")
 
 
@@ -44,6 +48,7 @@ class Expected:
     bias_deltas: tuple | None
     error_terms: tuple | None
     tolerance: Tolerance | None
+    losses: tuple = ()  # ((step, E after that many updates), ...) of a training case
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Case:
     backends: tuple
     tolerances: dict  # dtype -> Tolerance, the case's overrides of the table
     divergences: tuple = ()  # Divergence, each declared with its reason
+    training: object = None  # a reference.Training, or None: one step, as ever
 
 
 def _check_shape(reader, where, array, shape, what):
@@ -141,7 +147,7 @@ def _read_layers(reader, value):
     return None if None in layers else tuple(layers)
 
 
-def _read_expected(reader, value, layers, batch):
+def _read_expected(reader, value, layers, batch, training):
     value = reader.mapping(("expected",), value, EXPECTED_KEYS, required=("source",))
     if value is None:
         return None
@@ -183,13 +189,17 @@ def _read_expected(reader, value, layers, batch):
     bias_deltas = per_layer("bias_deltas", lambda l: None if l.bias is None else l.bias.shape,
                             "bias delta")
     error_terms = per_layer("error_terms", lambda l: (batch, l.fan_out), "error term")
+    losses = ()
+    if "losses" in value:
+        losses = read_losses(reader, value["losses"], training)
+        ok &= losses is not None
     tolerance = None
     if "tolerance" in value:
         tolerance = _read_tolerance(reader, ("expected", "tolerance"), value["tolerance"])
         ok &= tolerance is not None
     if not ok or not isinstance(source, str):
         return None
-    return Expected(source.strip(), weight_deltas, bias_deltas, error_terms, tolerance)
+    return Expected(source.strip(), weight_deltas, bias_deltas, error_terms, tolerance, losses)
 
 
 def _read_tolerance(reader, where, value):
@@ -345,9 +355,15 @@ def _read(reader, name, document):
 
     if layers is not None and loss is not None:
         _check_loss_fits(reader, loss, layers, targets)
+    training = read_training(reader, top["training"]) if "training" in top else None
     expected = None
     if "expected" in top and layers is not None and inputs is not None:
-        expected = _read_expected(reader, top["expected"], layers, inputs.shape[0])
+        given = training if training is not None or "training" not in top else INVALID
+        expected = _read_expected(reader, top["expected"], layers, inputs.shape[0], given)
+        if expected is not None and expected.losses and training is not None:
+            # a golden loss's step is recorded too
+            training = replace(training, record=tuple(sorted(
+                set(training.record) | {step for step, _ in expected.losses})))
     divergences = ()
     if "divergences" in top and layers is not None:
         divergences = _read_divergences(reader, top["divergences"], len(layers))
@@ -355,7 +371,7 @@ def _read(reader, name, document):
         return None
     problem = Problem(layers, inputs, targets, loss, reduction, learning_rate)
     return Case(name, reader.path, description.strip(), problem, expected, dtypes, backends,
-                tolerances, divergences)
+                tolerances, divergences, training)
 
 
 def load_case(path):

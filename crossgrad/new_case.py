@@ -14,7 +14,7 @@ import yaml
 from crossgrad.adapters import BACKENDS
 from crossgrad.cases import case_files, load_case, read_case
 from crossgrad.problem import DEFAULT_DTYPES, DTYPES
-from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from crossgrad.reference import ACTIVATIONS, LOSSES, OPTIMIZERS, REDUCTIONS
 from crossgrad.yaml_source import CoreSchemaLoader
 
 CATALOGUE = Path("cases")
@@ -44,9 +44,18 @@ targets: [[0.6]]                   # batch × outputs
 loss: half_squared_error           # {losses}
 reduction: mean                    # {reductions}
 learning_rate: 0.5                 # η > 0; Δw = −η·∂E/∂W
+# training:                        # optional: train many steps and compare the trajectory
+#   steps: 1000                    # full-batch updates on the inputs and targets
+#   optimizer: sgd                 # {optimizers}
+#   momentum: 0.9                  # momentum only
+#   betas: [0.9, 0.999]            # adam only
+#   eps: 1.0e-8                    # adam only
+#   update: [weights, biases]      # what learns; [weights] keeps the biases fixed
+#   record: [0, 1, 10, 100, 1000]  # steps compared (default 0, 1, 2, 5, 10, 20, … and the end)
 # expected:                        # golden values from outside, where there are some
 #   source: where the numbers come from
 #   weight_deltas: [[[...]], [[...]]]   # one matrix per layer, null where not given
+#   losses: {{0: 0.0216, 1000: 0.0001}}  # training only: the loss after k updates
 # dtypes: [{dtypes}]           # of {all_dtypes}
 # backends: [{backends}]
 """
@@ -87,6 +96,7 @@ def template(path):
         schema=schema_line(path)[len("# yaml-language-server: $schema="):].strip(), path=path,
         description=json.dumps(PLACEHOLDER), activations=" | ".join(ACTIVATIONS),
         losses=" | ".join(LOSSES), reductions=" | ".join(REDUCTIONS),
+        optimizers=" | ".join(OPTIMIZERS),
         dtypes=", ".join(DEFAULT_DTYPES), all_dtypes=", ".join(DTYPES),
         backends=", ".join(BACKENDS))
 

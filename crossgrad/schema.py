@@ -13,7 +13,9 @@ from crossgrad.cases import (AT_MOST_KEYS, CASE_KEYS, COMPARED_TO, DATA_KEYS, DI
                              EXPECTED_KEYS, LAYER_KEYS, MAX_BATCH_ELEMENTS, MAX_PARAMETERS, NETWORK_KEYS,
                              QUANTITIES, TOLERANCE_KEYS)
 from crossgrad.problem import DTYPES
-from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from crossgrad.reference import ACTIVATIONS, LOSSES, OPTIMIZERS, REDUCTIONS
+from crossgrad.reference.optimizers import PARTS
+from crossgrad.training.case_block import MAX_STEPS, OPTIMIZER_KEYS, TRAINING_KEYS
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
@@ -103,6 +105,34 @@ def _generated_network():
                    description="a network drawn from a seed: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²)")
 
 
+def _training():
+    """The training block: an optimizer's own keys only with that optimizer (the loader says
+    which key belongs to which)."""
+    step = _integer("a step: updates done (0: before any)", 0, MAX_STEPS)
+    fraction = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+    schema = _object(TRAINING_KEYS, {
+        "steps": _integer("full-batch updates on the case's inputs and targets", 1, MAX_STEPS),
+        "optimizer": _names(OPTIMIZERS, "default sgd: W ← W + Δw"),
+        "momentum": dict(fraction, description="μ of the momentum optimizer; default 0.9"),
+        "betas": {"type": "array", "items": fraction, "minItems": 2, "maxItems": 2,
+                  "description": "adam's [β1, β2]; default [0.9, 0.999]"},
+        "eps": _number("adam's ε, outside the square root; default 1e-8", 0, exclusive=True),
+        "update": {"type": "array", "minItems": 1, "uniqueItems": True,
+                   "items": _names(PARTS, "what learns"),
+                   "description": "default both; [weights] keeps the biases fixed"},
+        "record": {"type": "array", "minItems": 1, "items": step,
+                   "description": "steps compared (default 0, 1 and a 1-2-5 set to the end)"},
+    }, required=("steps",), description="train for many steps and compare the trajectory")
+    others = {owner: [key for key, of in OPTIMIZER_KEYS.items() if of != owner]
+              for owner in OPTIMIZERS}
+    schema["allOf"] = [{"if": {"properties": {"optimizer": {"const": owner}}} if owner != "sgd"
+                        else {"not": {"required": ["optimizer"], "properties": {
+                            "optimizer": {"not": {"const": "sgd"}}}}},
+                        "then": {"not": {"anyOf": [{"required": [key]} for key in keys]}}}
+                       for owner, keys in others.items()]
+    return schema
+
+
 def case_schema():
     """The JSON Schema (draft 7) of a case file, as a dict."""
     network = {"oneOf": [_explicit_network(), _generated_network()],
@@ -137,12 +167,19 @@ def case_schema():
         "loss": _names(LOSSES, "the loss, per sample"),
         "reduction": _names(REDUCTIONS, "over the batch; default mean"),
         "learning_rate": _number("η; default 1", 0, exclusive=True),
+        "training": _training(),
         "expected": _object(EXPECTED_KEYS, {
             "source": {"type": "string", "pattern": r"\S",
                        "description": "where the numbers come from"},
             "weight_deltas": _per_layer(_matrix("fan_in × fan_out"), "one per layer"),
             "bias_deltas": _per_layer(_vector("fan_out"), "one per layer, null without a bias"),
             "error_terms": _per_layer(_matrix("batch × fan_out"), "one per layer"),
+            "losses": {"type": "object", "minProperties": 1,
+                       # a key is text in JSON, a number where YAML is read as YAML
+                       "propertyNames": {"pattern": "^[0-9]+$", "minimum": 0, "multipleOf": 1},
+                       "additionalProperties": {"type": "number"},
+                       "description": "{step: the loss after that many updates}; needs "
+                                      "training"},
             "tolerance": _tolerance("for printed values with few digits"),
         }, required=("source",), description="golden values from outside"),
         "dtypes": {"type": "array", "minItems": 1, "uniqueItems": True,

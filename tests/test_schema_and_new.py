@@ -28,7 +28,9 @@ SCHEMA_SEES = [
     "type_string_weight", "type_nested_list_weight", "type_bias_not_a_list",
     "type_boolean_learning_rate", "type_no_as_bias_flag", "type_negative_learning_rate",
     "name_unknown_activation", "name_unknown_loss", "name_unknown_reduction", "name_unknown_dtype",
-    "name_dtype_twice", "layers_and_sizes", "inputs_and_data", "divergence_without_reason"]
+    "name_dtype_twice", "layers_and_sizes", "inputs_and_data", "divergence_without_reason",
+    "training_unknown_optimizer", "training_key_of_another_optimizer",
+    "training_loss_negative_step"]
 
 
 @pytest.fixture(scope="module")
