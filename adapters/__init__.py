@@ -13,7 +13,14 @@ A backend is a module, or any object, with these attributes:
 - `backprop_batch(problems, dtype) -> [Gradients]` (optional): problems of one `topology` in
   one vectorized call (`crossgrad report --batch`);
 - `directional_derivatives(problem, dtype, directions)` (optional): ⟨v, ∇E⟩ along each
-  direction by forward mode, for the fwd referee.
+  direction by forward mode, for the fwd referee;
+- `train(problem, training, dtype) -> Trajectory` (optional): `problem` trained for
+  `training.steps` full-batch updates with the framework's own optimizer (`training.optimizer`
+  sgd, momentum or adam, with `training.momentum`, `betas` and `eps`; only the parts named in
+  `training.update` learn), as a `crossgrad.Trajectory`: at each step of `training.record`, the
+  loss and every layer's weights and biases (None without one), NumPy arrays of `dtype`. A
+  backend without it is trained by crossgrad's own loop over its `backprop`
+  (crossgrad/training/loop.py).
 
 The built-in backends (numpy, torch, jax) and a user's go through the same door: the registry
 maps a name to "module" or "module:attribute", `load` imports it, checks the contract and
@@ -194,6 +201,12 @@ class Backend:
 
     def backprop(self, problem, dtype):
         return checked(self.name, self.target.backprop(problem, dtype))
+
+    def train(self, problem, training, dtype):
+        """The backend's Trajectory: its own `train` where it has one, else crossgrad's loop
+        over its backprop; checked either way."""
+        from crossgrad.training import loop  # only a training case needs it
+        return loop.train(self, problem, training, dtype)
 
     def __getattr__(self, attribute):
         found = getattr(self.target, attribute)  # AttributeError when the backend lacks it

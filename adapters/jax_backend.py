@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 from crossgrad.adapters.compile_cache import use_persistent_cache  # noqa: E402
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
+from crossgrad.reference import Trajectory  # noqa: E402
 
 DEVICE = jax.default_backend()  # "cpu" here; "gpu" on a GPU worker with jax[cuda]
 UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
@@ -148,3 +149,67 @@ def directional_derivatives(problem, dtype, directions):
                                 [array(db) for _, db in direction], inputs, targets,
                                 **_static(problem)))
                      for direction in directions])
+
+
+def _optax(optimizer, learning_rate, momentum, betas, eps):
+    """optax's own: sgd, sgd with momentum (t ← g + μ·t, update −η·t) or adam."""
+    import optax  # only a training case needs it
+    if optimizer == "adam":
+        return optax.adam(learning_rate, b1=betas[0], b2=betas[1], eps=eps)
+    return optax.sgd(learning_rate, momentum=momentum if optimizer == "momentum" else None)
+
+
+def _trajectory(learned, fixed, inputs, targets, segments, activations, loss, reduction,
+                optimizer):
+    """The loss and learned parameters after each segment of updates (`segments`: how many
+    updates between recorded steps), all of it one lax.scan of lax.fori_loops."""
+    import optax
+    transform = _optax(*optimizer)
+    shifts = [jnp.zeros((inputs.shape[0], w.shape[1]), inputs.dtype)
+              for w in {**fixed, **learned}["weights"]]
+
+    def energy(learned):
+        parameters = {**fixed, **learned}
+        return _loss(parameters["weights"], parameters["biases"], shifts, inputs, targets,
+                     activations, loss, reduction)
+
+    def update(_, carry):
+        parameters, state = carry
+        updates, state = transform.update(jax.grad(energy)(parameters), state, parameters)
+        return optax.apply_updates(parameters, updates), state
+
+    def segment(carry, length):
+        carry = jax.lax.fori_loop(0, length, update, carry)
+        return carry, (energy(carry[0]), carry[0])
+
+    return jax.lax.scan(segment, (learned, transform.init(learned)), segments)[1]
+
+
+_train = jax.jit(_trajectory, static_argnames=STATIC + ("optimizer",),
+                 compiler_options=COMPILER_OPTIONS)
+
+
+def train(problem, training, dtype):
+    """`problem` trained as `training` says with optax, the whole loop one compiled program
+    (one per topology, optimizer and count of recorded steps), in `dtype`; a Trajectory."""
+    weights, biases, _, inputs, targets = _arrays(problem, dtype)
+    parts = {"weights": weights, "biases": biases}
+    learned = {name: value for name, value in parts.items() if name in training.update}
+    fixed = {name: value for name, value in parts.items() if name not in training.update}
+    record = np.array(training.record)
+    segments = np.diff(record, prepend=0).astype(np.int32)
+    optimizer = (training.optimizer, float(problem.learning_rate), training.momentum,
+                 tuple(training.betas), training.eps)
+    losses, history = _train(learned, fixed, inputs, targets, segments, optimizer=optimizer,
+                             **_static(problem))
+    history = jax.tree_util.tree_map(np.asarray, history)
+
+    def at(name, k):
+        found = history[name] if name in history else [np.stack([v] * len(record))
+                                                       if v is not None else None
+                                                       for v in fixed[name]]
+        return [None if v is None else v[k] for v in found]
+
+    return Trajectory(tuple(training.record), [float(v) for v in np.asarray(losses)],
+                      [at("weights", k) for k in range(len(record))],
+                      [at("biases", k) for k in range(len(record))])

@@ -4,6 +4,7 @@ import numpy as np
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Layer
 from crossgrad.reference import backprop as reference_backprop
+from crossgrad.reference import train as reference_train
 
 DEVICE = "cpu"
 UNSUPPORTED_DTYPES = {
@@ -17,13 +18,24 @@ def version():
     return np.__version__
 
 
-def backprop(problem, dtype):
-    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+def _arguments(problem, dtype):
+    """The reference's arguments for `problem`: layers, inputs and targets cast to `dtype`."""
     cast = numpy_dtype(dtype)
     layers = [Layer(layer.weights.astype(cast),
                     None if layer.bias is None else layer.bias.astype(cast),
                     layer.activation)
               for layer in problem.layers]
+    return (layers, problem.inputs.astype(cast), problem.targets.astype(cast), problem.loss,
+            problem.reduction, float(problem.learning_rate))
+
+
+def backprop(problem, dtype):
+    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
     with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
-        return reference_backprop(layers, problem.inputs.astype(cast), problem.targets.astype(cast),
-                                  problem.loss, problem.reduction, float(problem.learning_rate))
+        return reference_backprop(*_arguments(problem, dtype))
+
+
+def train(problem, training, dtype):
+    """The reference's training loop and optimizers, computed in `dtype` (a Trajectory)."""
+    with np.errstate(all="ignore"):
+        return reference_train(*_arguments(problem, dtype), training)

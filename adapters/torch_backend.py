@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Gradients
+from crossgrad.reference import Trajectory
 
 # A GPU worker (see crossgrad.executors) sets CROSSGRAD_TORCH_DEVICE=cuda.
 DEVICE = os.environ.get("CROSSGRAD_TORCH_DEVICE", "cpu")
@@ -159,3 +160,41 @@ def directional_derivatives(problem, dtype, directions):
         _, derivative = torch.func.jvp(loss_of, primals, tangents)
         values.append(float(derivative))
     return np.array(values)
+
+
+def _optimizer(training, parameters, learning_rate):
+    """torch.optim's own: SGD, SGD with momentum (b ← μ·b + g, W ← W − η·b) or Adam."""
+    if training.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate, betas=training.betas,
+                                eps=training.eps)
+    momentum = training.momentum if training.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum)
+
+
+def train(problem, training, dtype):
+    """`problem` trained as `training` says with torch.optim on nn.Parameters, in `dtype`; the
+    loss and parameters at each recorded step (a crossgrad.Trajectory)."""
+    weights = [torch.nn.Parameter(_tensor(layer.weights, dtype),
+                                  requires_grad="weights" in training.update)
+               for layer in problem.layers]
+    biases = [None if layer.bias is None else torch.nn.Parameter(
+        _tensor(layer.bias, dtype), requires_grad="biases" in training.update)
+        for layer in problem.layers]
+    learned = [p for p in weights + biases if p is not None and p.requires_grad]
+    optimizer = _optimizer(training, learned, problem.learning_rate)
+    inputs, targets = _tensor(problem.inputs, dtype), _tensor(problem.targets, dtype)
+    activations, record = [layer.activation for layer in problem.layers], set(training.record)
+    recorded = Trajectory(tuple(training.record), [], [], [])
+    for step in range(training.steps + 1):
+        optimizer.zero_grad()
+        loss = _network_loss(weights, biases, [None] * len(weights), inputs, targets,
+                             activations, problem.loss, problem.reduction)[0]
+        if step in record:
+            recorded.losses.append(float(loss.detach()))
+            # copies: on the CPU a tensor's NumPy view is the parameter itself, updated in place
+            recorded.weights.append([_numpy(w).copy() for w in weights])
+            recorded.biases.append([None if b is None else _numpy(b).copy() for b in biases])
+        if step == training.steps:
+            return recorded
+        loss.backward()
+        optimizer.step()

@@ -10,7 +10,11 @@ What a backend is handed and returns (the contract is in `crossgrad.adapters`):
 - `Gradients`: `loss` (E, a float), and per layer from 0 up `error_terms` (δ = −∂E/∂z, batch ×
   fan_out), `weight_deltas` (Δw = η·xᵀ·δ, fan_in × fan_out) and `bias_deltas` (Δb = η·Σ δ over
   the batch, fan_out; None for a layer without bias), as NumPy arrays of the requested dtype.
+- `Training` (a case's `training:` block: steps, optimizer, momentum, betas, eps, update,
+  record) and `Trajectory` (`steps`, and per recorded step `losses`, `weights` and `biases`),
+  for a backend's optional `train`.
 """
 from crossgrad.problem import DTYPES, Gradients, Layer, Problem
+from crossgrad.reference import Training, Trajectory
 
-__all__ = ["DTYPES", "Gradients", "Layer", "Problem"]
+__all__ = ["DTYPES", "Gradients", "Layer", "Problem", "Training", "Trajectory"]

@@ -33,10 +33,13 @@ def _step(training, learning_rate, parameter, delta, state, t):
                            training.eps)
 
 
-def train(layers, inputs, targets, loss, reduction, learning_rate, training):
+def train(layers, inputs, targets, loss, reduction, learning_rate, training,
+          gradients_of=backprop):
     """Train a copy of `layers` (objects with weights, bias, activation) as `training` says.
 
-    Arrays keep the dtype they are given. Returns the Trajectory at training.record.
+    Arrays keep the dtype they are given. Each step's gradients come from `gradients_of`, which
+    takes backprop's arguments (another backend's backprop stands in for a plug-in). Returns the
+    Trajectory at training.record.
     """
     layers = [_Layer(layer) for layer in layers]
     learned = _learned(layers, training.update)
@@ -45,7 +48,7 @@ def train(layers, inputs, targets, loss, reduction, learning_rate, training):
     eta = 1.0 if training.optimizer == "adam" else learning_rate
     recorded = Trajectory(tuple(training.record), [], [], [])
     for step in range(training.steps + 1):
-        gradients = backprop(layers, inputs, targets, loss, reduction, eta)
+        gradients = gradients_of(layers, inputs, targets, loss, reduction, eta)
         if step in training.record:
             recorded.losses.append(gradients.loss)
             recorded.weights.append([layer.weights.copy() for layer in layers])
