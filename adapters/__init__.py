@@ -22,7 +22,7 @@ A backend is a module, or any object, with these attributes:
   backend without it is trained by crossgrad's own loop over its `backprop`
   (crossgrad/training/loop.py).
 
-The built-in backends (numpy, torch, jax) and a user's go through the same door: the registry
+The built-in backends (BACKENDS) and a user's go through the same door: the registry
 maps a name to "module" or "module:attribute", `load` imports it, checks the contract and
 hands out a `Backend`, which also checks what `backprop` returns. Plug-ins come from
 `register` (`crossgrad report --backend NAME=module:attribute`, the pytest plugin) and from
@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("numpy", "torch", "jax")  # the built-in ones: what case files may name
+BACKENDS = ("numpy", "torch", "jax", "autograd")  # the built-in ones:
+# what case files may name; every one but numpy is an optional extra
 ENTRY_POINT_GROUP = "crossgrad.backends"
 ENVIRONMENT = "CROSSGRAD_BACKENDS"
 
@@ -47,8 +48,11 @@ _MODULES = {  # name -> "module" or "module:attribute" (or, registered in proces
     "numpy": "crossgrad.adapters.numpy_backend",
     "torch": "crossgrad.adapters.torch_backend",
     "jax": "crossgrad.adapters.jax_backend",
+    "autograd": "crossgrad.adapters.autograd_backend",
 }
-_FRAMEWORKS = {"numpy": "numpy", "torch": "torch", "jax": "jax"}
+_FRAMEWORKS = {name: name for name in BACKENDS}  # backend -> the module its framework imports as
+# the distributions that install a framework, where they are not named as it imports
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow")}
 _FIELDS = ("loss", "error_terms", "weight_deltas", "bias_deltas")
 _loaded = {}  # name -> (what it was loaded from, its Backend)
 _entry_points_read = False
@@ -252,10 +256,12 @@ def framework_version(name):
     loaded = sys.modules.get(_MODULES[name])
     if loaded is not None:
         return loaded.version()
-    try:
-        return importlib.metadata.version(_FRAMEWORKS[name])
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    for distribution in _DISTRIBUTIONS.get(name, (_FRAMEWORKS[name],)):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return None
 
 
 def topology(problem):

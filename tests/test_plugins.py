@@ -82,7 +82,7 @@ def test_an_object_with_only_backprop_is_a_backend():
 def test_builtins_and_plug_ins_share_the_registry():
     """names() lists the built-ins, then the added ones; each loads as a Backend."""
     adapters.register("lesson", "lesson_backprop")
-    assert adapters.names() == ("numpy", "torch", "jax", "lesson")
+    assert adapters.names() == adapters.BACKENDS + ("lesson",)
     assert isinstance(adapters.load("numpy"), adapters.Backend)
     assert adapters.registered() == {"lesson": "lesson_backprop"}
 
@@ -222,7 +222,7 @@ def test_report_names_each_unloadable_plug_in_in_one_line_and_runs_the_rest(
     (["--backend", "mine"], "crossgrad report: --backend 'mine': expected NAME=module:attribute "
                             "or NAME=module"),
     (["--backends", "numpy,mine"], "crossgrad report: --backends: unknown 'mine'; choose from "
-                                   "numpy, torch, jax, or add one with --backend "
+                                   f"{', '.join(adapters.BACKENDS)}, or add one with --backend "
                                    "NAME=module:attribute"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, options, line):
@@ -356,7 +356,7 @@ SHARED_DIVERGENCE = "".join(f"""\
     layer: 1
     quantity: weight_delta
     reason: a planted declaration, alike for every built-in
-""" for backend in ("numpy", "torch", "jax"))
+""" for backend in adapters.BACKENDS)
 
 
 def test_a_divergence_every_built_in_declares_covers_a_plug_in_without_binding_it(tmp_path):

@@ -1,0 +1,87 @@
+"""HIPS autograd as a backend: autograd.numpy ops, gradients from autograd.grad."""
+import importlib.metadata
+import math
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+from autograd.scipy.special import erf, expit, logsumexp
+
+from crossgrad.dtypes import numpy_dtype
+from crossgrad.problem import Gradients
+
+DEVICE = "cpu"
+UNSUPPORTED_DTYPES = {  # dtype -> why this backend cannot compute in it
+    "float16": "autograd.scipy.special's expit and erf wrap SciPy's ufuncs, which have no "
+               "float16 loop: they compute in float32 and return float32 (their VJPs too), so "
+               "a float16 network would not be computed in float16",
+    "bfloat16": "autograd computes with NumPy, which has no bfloat16 arithmetic of its own "
+                "(ml_dtypes' bfloat16 promotes to float32 in matmuls)",
+}
+
+SQRT_HALF = math.sqrt(0.5)  # Python floats: an np.float64 constant would promote float32 to float64
+GELU_TANH_C = math.sqrt(2 / math.pi)
+
+# Each op pinned to the variant the case format names. The kinks are written as a product with
+# a mask, as autograd users write relu: anp.maximum's VJP splits a tie (its derivative at 0 is
+# 0.5), and anp.where's and anp.maximum's VJPs add float64 zeros (anp.zeros(g.shape)), which
+# would turn a float32 network's gradients into float64 ones.
+# https://github.com/HIPS/autograd/blob/master/autograd/numpy/numpy_vjps.py (where, balanced_eq)
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "sigmoid": expit,  # scipy.special.expit; its VJP is g·ans·(1 − ans), from the output
+    "tanh": anp.tanh,
+    "relu": lambda z: z * (z > 0),  # derivative 0 at 0
+    "leaky_relu": lambda z: z * (z > 0) + 0.01 * z * (z <= 0),  # slope 0.01 at 0
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+    # expm1 of the negative part only, so a large positive z does not overflow into 0·inf
+    "elu": lambda z: z * (z > 0) + anp.expm1(z * (z <= 0)),  # α = 1
+    "silu": lambda z: z * expit(z),
+    "gelu": lambda z: 0.5 * z * (1 + erf(z * SQRT_HALF)),  # the exact, erf form
+    "gelu_tanh": lambda z: 0.5 * z * (1 + anp.tanh(GELU_TANH_C * (z + 0.044715 * z ** 3))),
+}
+
+# Per-sample losses, each summed (or averaged, for MSE) over the outputs.
+LOSSES = {
+    "half_squared_error": lambda a, y: 0.5 * anp.sum((y - a) ** 2, axis=1),
+    "mean_squared_error": lambda a, y: anp.mean((y - a) ** 2, axis=1),
+    "binary_cross_entropy": lambda a, y: -anp.sum(y * anp.log(a) + (1 - y) * anp.log1p(-a),
+                                                  axis=1),
+    "softmax_cross_entropy": lambda z, y: -anp.sum(y * (z - logsumexp(z, axis=1, keepdims=True)),
+                                                   axis=1),
+}
+
+
+def version():
+    return importlib.metadata.version("autograd")  # autograd has no __version__
+
+
+def _loss(parameters, inputs, targets, problem):
+    """E as a function of (weights, biases, shifts), a zero shift added to each pre-activation:
+    the gradient with respect to a shift s_l at 0 is ∂E/∂z_l, which is how autograd yields δ."""
+    weights, biases, shifts = parameters
+    rest, x = iter(biases), inputs
+    for w, s, layer in zip(weights, shifts, problem.layers):
+        z = anp.dot(x, w) + s
+        if layer.bias is not None:
+            z = z + next(rest)
+        x = ACTIVATIONS[layer.activation](z)
+    per_sample = LOSSES[problem.loss](x, targets)
+    return anp.mean(per_sample) if problem.reduction == "mean" else anp.sum(per_sample)
+
+
+def backprop(problem, dtype):
+    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+    cast = numpy_dtype(dtype)
+    parameters = ([layer.weights.astype(cast) for layer in problem.layers],
+                  [layer.bias.astype(cast) for layer in problem.layers if layer.bias is not None],
+                  [np.zeros((len(problem.inputs), layer.fan_out), cast) for layer in problem.layers])
+    inputs, targets = problem.inputs.astype(cast), problem.targets.astype(cast)
+    with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
+        loss, (dw, db, dz) = autograd.value_and_grad(_loss)(parameters, inputs, targets, problem)
+    rate = cast.type(-problem.learning_rate)  # −η rounded to the dtype, then Δ = −η·g in it
+    rest = iter(db)
+    # δ = −∂E/∂z, Δw = −η·∂E/∂W, Δb = −η·∂E/∂b
+    return Gradients(float(loss), [-g for g in dz], [rate * g for g in dw],
+                     [None if layer.bias is None else rate * next(rest)
+                      for layer in problem.layers])
