@@ -63,8 +63,25 @@ def assert_agrees_with_reference(gradients, problem):
                                        err_msg=f"{field}[{layer}]")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+# Known float64 divergences of an op itself, each declared in the catalogue's cases with its
+# measured size; strict, so that a framework that fixes one makes its test say so.
+FLOAT64_OP_DIVERGENCES = {
+    ("tensorflow", "gelu"): "tf.nn.gelu's √½ is a float32 constant cast to float64 (1.7e-8 low)",
+    ("tensorflow", "gelu_tanh"): "tf.nn.gelu's 0.044715 is a float32 constant cast to float64",
+    ("tensorflow", "leaky_relu"): "tf.nn.leaky_relu's alpha is a 32-bit attribute: 0.01 in float32",
+}
+
+
+def _activation_param(backend, activation):
+    reason = FLOAT64_OP_DIVERGENCES.get((backend, activation))
+    marks = [getattr(pytest.mark, backend)] + ([pytest.mark.xfail(strict=True, reason=reason)]
+                                               if reason else [])
+    return pytest.param(backend, activation, marks=marks, id=f"{activation}-{backend}")
+
+
+@pytest.mark.parametrize("backend, activation", [
+    _activation_param(backend, activation) for activation in sorted(ACTIVATIONS)
+    for backend in adapters.BACKENDS])
 def test_float64_agrees_with_reference_for_every_activation(backend, activation):
     """Both layers use the activation, so its derivative is used at the output and below it."""
     problem = random_problem((activation, activation), "half_squared_error")
@@ -132,6 +149,9 @@ def _kink_param(backend, activation, slope):
         # derivative at 0 is 1 where torch's and the reference's is the slope. Cases at that
         # kink declare it; if JAX changes, this test says so.
         slope = 1.0
+    if backend == "tensorflow" and activation == "leaky_relu":
+        # LeakyReluGrad takes the slope at 0 too, but alpha is a 32-bit attribute of the op
+        slope = float(np.float32(0.01))
     return pytest.param(backend, activation, slope, marks=[getattr(pytest.mark, backend)],
                         id=f"{backend}-{activation}")
 
@@ -148,7 +168,10 @@ def test_derivative_at_exactly_zero_is_the_one_sided_value(backend, activation, 
     assert gradients.error_terms[0][0, 1] == pytest.approx(2.5 * -0.7, rel=1e-15)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [
+    pytest.param(name, marks=[getattr(pytest.mark, name)] + (
+        [pytest.mark.xfail(strict=True, reason=FLOAT64_OP_DIVERGENCES[name, "gelu"])]
+        if (name, "gelu") in FLOAT64_OP_DIVERGENCES else [])) for name in adapters.BACKENDS])
 def test_gelu_is_the_exact_erf_form(backend):
     """gelu agrees with the reference's erf form to 1e-12, where gelu_tanh is 1e-5 or more away."""
     layers = (Layer(np.array([[-3.0, -2.0, -1.0, 0.5, 1.5, 2.5]]), None, "gelu"),)
@@ -190,7 +213,7 @@ def test_torch_softplus_is_linear_past_its_threshold():
     assert abs(actual[0, 0] / SOFTPLUS_TAIL_DELTA - 1) > tolerance_for("float64").rtol
 
 
-@pytest.mark.parametrize("framework", ["torch", "jax"])
+@pytest.mark.parametrize("framework", [name for name in adapters.BACKENDS if name != "numpy"])
 def test_missing_framework_gives_backend_unavailable(monkeypatch, framework):
     """With the framework unimportable and its adapter not yet imported: BackendUnavailable."""
     monkeypatch.setitem(sys.modules, framework, None)  # importing it raises ModuleNotFoundError
@@ -225,7 +248,7 @@ def test_fresh_adapter_module_missing_its_framework_is_unavailable(monkeypatch, 
 def test_unknown_backend_is_a_key_error():
     """A name the registry does not know raises KeyError."""
     with pytest.raises(KeyError):
-        adapters.load("tensorflow")
+        adapters.load("caffe")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

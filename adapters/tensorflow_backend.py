@@ -1,0 +1,96 @@
+"""TensorFlow as a backend: tf.nn ops run eagerly, gradients from tf.GradientTape."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the import: no banner per process
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from crossgrad.dtypes import numpy_dtype  # noqa: E402
+from crossgrad.problem import Gradients  # noqa: E402
+
+DEVICE = "cpu"  # the extra installs tensorflow-cpu
+UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
+
+# One thread, as the torch adapter: oneDNN's and Eigen's float32 kernels split their sums by
+# thread, so results would depend on the machine's cores. The networks are small; the
+# parallelism is across cases. (Only possible before TF starts its runtime.)
+try:
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:  # someone in this process ran TF already: it keeps its threads
+    pass
+# Full-precision float32 matmuls on a GPU, where TF would use TF32.
+tf.config.experimental.enable_tensor_float_32_execution(False)
+
+# Each op pinned to the variant the case format names. tf.nn.relu's gradient at 0 is 0 and
+# tf.nn.leaky_relu's is alpha (ReluGrad, LeakyReluGrad: features > 0); tf.nn.gelu's exact form
+# is ½·z·erfc(−z/√2), its tanh form ½·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))).
+# https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/ops/nn_ops.py (gelu)
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "sigmoid": tf.nn.sigmoid,
+    "tanh": tf.nn.tanh,
+    "relu": tf.nn.relu,
+    "leaky_relu": lambda z: tf.nn.leaky_relu(z, alpha=0.01),
+    "softplus": tf.nn.softplus,
+    "elu": tf.nn.elu,  # α = 1, TF's only one
+    "silu": tf.nn.silu,
+    "gelu": lambda z: tf.nn.gelu(z, approximate=False),
+    "gelu_tanh": lambda z: tf.nn.gelu(z, approximate=True),
+}
+
+# Per-sample losses, each summed (or averaged, for MSE) over the outputs. tf.nn has binary
+# cross-entropy only from the logits (sigmoid_cross_entropy_with_logits), and the case format's
+# is on the probability: it is written out as TF users write it. (tf.keras.losses'
+# binary_crossentropy would clip a to [1e-7, 1 − 1e-7], keras's epsilon, and add 1e-7 inside
+# each log: a 1e-7 change of every float64 loss.)
+LOSSES = {
+    "half_squared_error": lambda a, y: 0.5 * tf.reduce_sum(tf.square(y - a), axis=1),
+    "mean_squared_error": lambda a, y: tf.reduce_mean(tf.square(y - a), axis=1),
+    "binary_cross_entropy": lambda a, y: -tf.reduce_sum(
+        y * tf.math.log(a) + (1 - y) * tf.math.log1p(-a), axis=1),
+    "softmax_cross_entropy": lambda z, y: tf.nn.softmax_cross_entropy_with_logits(labels=y,
+                                                                                 logits=z),
+}
+
+
+def version():
+    return tf.__version__
+
+
+def _numpy(tensor):
+    # TF's bfloat16 is ml_dtypes', the one crossgrad uses
+    return tensor.numpy()
+
+
+def _delta(learning_rate, gradient):
+    # −η·g in g's own dtype, η rounded to it first
+    gradient = _numpy(gradient)
+    return gradient.dtype.type(-learning_rate) * gradient
+
+
+def backprop(problem, dtype):
+    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+    cast = numpy_dtype(dtype)
+    weights = [tf.Variable(layer.weights.astype(cast)) for layer in problem.layers]
+    biases = [None if layer.bias is None else tf.Variable(layer.bias.astype(cast))
+              for layer in problem.layers]
+    x, targets = tf.constant(problem.inputs.astype(cast)), tf.constant(problem.targets.astype(cast))
+    pre_activations = []
+    with tf.GradientTape() as tape:
+        for w, b, layer in zip(weights, biases, problem.layers):
+            z = tf.matmul(x, w) if b is None else tf.nn.bias_add(tf.matmul(x, w), b)
+            pre_activations.append(z)  # recorded on the tape: ∂E/∂z is δ
+            x = ACTIVATIONS[layer.activation](z)
+        per_sample = LOSSES[problem.loss](x, targets)
+        loss = (tf.reduce_mean(per_sample) if problem.reduction == "mean"
+                else tf.reduce_sum(per_sample))
+    with_bias = [b for b in biases if b is not None]
+    dz, dw, db = tape.gradient(loss, (pre_activations, weights, with_bias))
+    rest = iter(db)
+    # δ = −∂E/∂z, Δw = −η·∂E/∂W, Δb = −η·∂E/∂b, negated and scaled in NumPy
+    return Gradients(float(loss), [-_numpy(g) for g in dz],
+                     [_delta(problem.learning_rate, g) for g in dw],
+                     [None if b is None else _delta(problem.learning_rate, next(rest))
+                      for b in biases])
