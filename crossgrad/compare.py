@@ -28,10 +28,11 @@ class Comparison:
     dtype: str
     device: str
     layer: int | None  # None for the loss, which belongs to the whole network
-    quantity: str  # weight_delta, bias_delta, error_term or loss
+    quantity: str  # weight_delta, bias_delta, error_term or loss; weights, biases of a trajectory
     compared_to: str  # reference or expected
     status: str
     problem: str = ""
+    step: int | None = None  # a trajectory's recorded step (updates done); None: one step
     size: int = 0
     mismatched: int = 0
     max_abs_diff: float = float("nan")
@@ -57,6 +58,8 @@ class Comparison:
     label_detail: str = ""  # e.g. which units sit at a kink
     first_divergent_layer: int | None = None  # of this case × backend × dtype, from the output down
     error_growth: float = float("nan")  # rel_l2 growth per layer below the first divergent one
+    first_divergent_step: int | None = None  # of a trajectory: the first step outside
+    drift_growth: float = float("nan")  # a trajectory's log10 rel_l2 of the weights per step
     divergence: str = ""  # the reason a case gives for a declared divergence that matched this row
     closer_to_truth: str = ""  # for a reference row outside: the side nearer the ground truth
     note: str = ""  # how a referee computed its side (mode, directions, seed)
@@ -73,8 +76,11 @@ class Comparison:
             "declared divergence no longer")
 
     def title(self):
-        """'case · backend · dtype · layer 0 · weight_delta vs reference' (as much as applies)."""
+        """'case · backend · dtype · layer 0 · weight_delta vs reference' (as much as applies;
+        a trajectory's row says its step: '… · float32 · step 100 · layer 0 · weights …')."""
         parts = [self.case, self.backend, self.dtype]
+        if self.step is not None:
+            parts.append(f"step {self.step}")
         if self.quantity:
             parts.append(self.quantity if self.layer is None
                          else f"layer {self.layer} · {self.quantity}")

@@ -154,13 +154,34 @@ def _folders(plan):
             f'<div class="wide">{_compact(styler.to_html())}</div>']
 
 
+def _trajectories(trajectories):
+    """The training cases' section: per case its drift table and chart."""
+    if not trajectories:
+        return []
+    parts = ["<h2>Trajectories</h2>",
+             "<p>Each training case's run per backend and dtype against the float64 reference "
+             "trajectory: the first recorded step outside its tolerance (the table's plus twice "
+             "the drift bound, README: Training), how fast the weights drift (the slope of log10 "
+             "rel_l2 per step), and the chart of that drift.</p>"]
+    for name, (table, svg) in trajectories.items():
+        styler = Styler(table, uuid=f"drift-{anchor(name)}", cell_ids=False).hide(
+            axis="index").format(escape="html")
+        picture = base64.b64encode(svg).decode("ascii")
+        parts += [f'<h3><a href="#{anchor(name)}">{html.escape(name)}</a></h3>',
+                  f'<div class="wide">{_compact(styler.to_html())}</div>',
+                  f'<img class="heatmap" alt="Drift of {html.escape(name)}: log10 rel_l2 of the '
+                  f'weights per step" src="data:image/svg+xml;base64,{picture}">']
+    return parts
+
+
 def page(top, summary, plan, cases, cells_by_case, rows_by_case, messages_by_case,
-         heatmap_svg):
+         heatmap_svg, trajectories=None):
     """The page as a string. `top` is the report's Header, `summary` the cells folded by case,
     `plan` says which cases are shown and in what order (triage.plan), `cases` maps a case
     name to its Case; `cells_by_case`, `rows_by_case` and `messages_by_case` hold each shown
     case's cells, rows and failure messages; `heatmap_svg` is the heatmap's SVG bytes, which
-    the page carries inline as a data URI."""
+    the page carries inline as a data URI; `trajectories` maps a training case to its drift
+    table (a DataFrame) and chart (SVG bytes)."""
     picture = base64.b64encode(heatmap_svg).decode("ascii")
     facts = [("Date", top.date), ("Versions", top.versions_line()), ("Machine", top.machine),
              ("Counts", top.counts_line())]
@@ -183,6 +204,7 @@ def page(top, summary, plan, cases, cells_by_case, rows_by_case, messages_by_cas
         f'<p class="legend">Green: pass; red: fail; amber: a divergence the case declares; grey: '
         f"skipped. {html.escape(LEGEND)}</p>",
         *_folders(plan),
+        *_trajectories(trajectories or {}),
         "<h2>Cases</h2>",
         "<p>Per case: its network, each layer's quantity on each backend and dtype (the loss "
         "first, then the layers from the output down, as backprop goes), every failure's "

@@ -25,6 +25,7 @@ import pandas as pd
 from crossgrad import adapters, cells, file_set, heatmap, html_report, markdown_report, triage
 from crossgrad.compare import COLUMNS, STATUSES, Comparison
 from crossgrad.row_store import ORDER, RowStore
+from crossgrad.training import drift
 
 FILES = ("agreement.csv", "summary.md", "agreement.md", "agreement.html", "heatmap.png")
 
@@ -61,7 +62,7 @@ def to_frame(comparisons):
     """The rows as a DataFrame with the report's column order."""
     values = operator.attrgetter(*COLUMNS)
     frame = pd.DataFrame([values(c) for c in comparisons], columns=list(COLUMNS))
-    for column in ("layer", "first_divergent_layer"):
+    for column in ("layer", "first_divergent_layer", "step", "first_divergent_step"):
         frame[column] = frame[column].astype("Int64")
     return frame[list(ORDER)]
 
@@ -178,14 +179,34 @@ def _write(store, out, cases, now, errors):
         messages.setdefault(case, []).append(message)
     figure = heatmap.figure(summary, plan)
     by_name = {case.name: case for case in cases}
+    trajectories = _trajectories(store, [c.name for c in cases if c.training is not None])
     contents = {
         "agreement.csv": store.write_csv,
         "summary.md": markdown_report.summary(top, summary, store.truth_frame(), plan),
         "agreement.md": markdown_report.details(store, top, cells_by_case, by_name, plan),
         "agreement.html": html_report.page(top, summary, plan, by_name, cells_by_case,
                                            rows_by_case, messages,
-                                           heatmap.render(figure, "svg")),
+                                           heatmap.render(figure, "svg"),
+                                           {name: (table, heatmap.render(chart, "svg"))
+                                            for name, (table, chart) in trajectories.items()}),
         "heatmap.png": heatmap.render(figure, "png"),
     }
-    file_set.replace_together(out, {name: contents[name] for name in FILES})
-    return [out / name for name in FILES]
+    charts = {drift_file(name): heatmap.render(chart, "png")
+              for name, (_, chart) in trajectories.items()}
+    file_set.replace_together(out, {**{name: contents[name] for name in FILES}, **charts})
+    return [out / name for name in FILES + tuple(charts)]
+
+
+def drift_file(case):
+    """The drift chart's file name for a training case, next to heatmap.png."""
+    return f"drift_{case}.png"
+
+
+def _trajectories(store, names):
+    """{training case: (its drift table, its drift chart)}, from its rows in the store."""
+    if not names:
+        return {}
+    rows = store.rows_of(names)
+    return {name: (drift.table(group), drift.figure(name, group))
+            for name, group in rows.groupby("case", sort=False)
+            if group["step"].notna().any()}

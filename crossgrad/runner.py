@@ -8,6 +8,7 @@ from crossgrad.compare import Comparison, compare
 from crossgrad.diagnose import kink_units, label, localize
 from crossgrad.error_model import directional_bound, rounding_bounds
 from crossgrad.tolerances import Tolerance, tolerance_for
+from crossgrad.training import rows as training_rows
 
 QUANTITIES = ("error_term", "weight_delta", "bias_delta")
 _FIELDS = {"error_term": "error_terms", "weight_delta": "weight_deltas",
@@ -198,14 +199,18 @@ def _run(case, adapter, backend, dtype, referee_names, gradients=None):
         rows += _comparisons(gradients, case.expected, _golden_tolerance(case, dtype),
                              dict(identity, compared_to="expected"), bounds(case, dtype))
     rows += _referee_rows(case, adapter, gradients, dtype, identity, referee_names)
-    if not rows:
+    # a training case's trajectory: its rows are labelled and localized by step on their own
+    trajectory = [] if case.training is None else training_rows.trajectory_rows(
+        case, adapter, dtype, identity, _golden_tolerance(case, dtype) if case.expected
+        is not None else None)
+    if not rows and not trajectory:
         return [skipped(case, backend, dtype, "numpy float64 is the reference itself, and the "
                                               "case has no expected values to check it against",
                         adapter.DEVICE)]
-    rows = _diagnosed(case, dtype, rows)
+    rows = _diagnosed(case, dtype, rows) if rows else rows
     if "truth" in referee_names:
         rows = _closer_to_truth(case, gradients, rows)
-    return _with_divergences(case, backend, dtype, rows)
+    return _with_divergences(case, backend, dtype, rows + trajectory)
 
 
 def _batched_gradients(runs, batch_size):
@@ -255,4 +260,5 @@ def forget():
     finished a share of the cases frees their memory)."""
     _references.clear()
     _bounds.clear()
+    training_rows.forget()
     referees.forget()

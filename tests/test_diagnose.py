@@ -225,8 +225,8 @@ def test_declared_divergence_that_no_longer_reproduces_fails(tmp_path):
     ("  - {backend: tourch, reason: r}", 13, "divergences[0].backend", "did you mean 'torch'?"),
     ("  - {backend: torch}", 13, "divergences[0]", "missing required key 'reason'"),
     ("  - {backend: torch, layer: 2, reason: r}", 13, "divergences[0].layer", "layers 0–1"),
-    ("  - {backend: torch, quantity: weights, reason: r}", 13, "divergences[0].quantity",
-     "unknown quantity 'weights'"),
+    ("  - {backend: torch, quantity: weight, reason: r}", 13, "divergences[0].quantity",
+     "unknown quantity 'weight'; did you mean 'weights'?"),
 ])
 def test_divergence_declarations_are_validated(tmp_path, entry, line, field, words):
     """Each bad declaration is one line naming the file, line and field."""

@@ -113,3 +113,127 @@ def test_a_trajectory_missing_a_step_is_one_line_naming_the_backend():
                                                     r"\[0, 2\], expected \[0, 1, 2\]$"):
         loop.train(adapters.Backend("wrong", Wrong()), _one_weight(),
                    Training(2, record=(0, 1, 2)), "float64")
+
+
+# --- comparison: each recorded step against the float64 reference trajectory -----------------
+
+from dataclasses import replace  # noqa: E402
+
+from crossgrad import runner  # noqa: E402
+from crossgrad.cases import Case  # noqa: E402
+from crossgrad.reference import train as reference_train  # noqa: E402
+from crossgrad.tolerances import TOLERANCES  # noqa: E402
+from crossgrad.training.rows import _step_rows, reference_trajectory  # noqa: E402
+
+RECORD = (0, 1, 10, 20, 50, 100)
+
+
+def _case(backends=("numpy",), training=Training(100, "sgd", record=RECORD)):
+    """The lesson's 3-2-1 network, with a bias in its hidden layer, trained 100 sgd steps."""
+    hidden = Layer(np.array([[0.5, -0.6], [0.1, -0.2], [0.1, 0.7]]), np.array([0.1, -0.1]),
+                   "sigmoid")
+    output = Layer(np.array([[0.1], [-0.3]]), None, "sigmoid")
+    problem = Problem((hidden, output), np.array([[0.5, 0.1, -0.2], [0.3, -0.4, 0.9]]),
+                      np.array([[0.6], [0.2]]), "half_squared_error", "mean", 0.5)
+    return Case("planted", "<test>", "a 3-2-1 network trained", problem, None,
+                ("float64", "float32"), backends, {}, training=training)
+
+
+class DoublesAfter50:
+    """A backend whose training doubles every update from the 51st on (a planted slip)."""
+
+    def backprop(self, problem, dtype):
+        return adapters.load("numpy").backprop(problem, dtype)
+
+    def train(self, problem, training, dtype):
+        calls = []
+
+        def gradients_of(layers, *arguments):
+            from crossgrad.reference import backprop
+            gradients = backprop(layers, *arguments)
+            calls.append(1)
+            factor = 2.0 if len(calls) > 50 else 1.0
+            return gradients._replace(
+                weight_deltas=[factor * d for d in gradients.weight_deltas],
+                bias_deltas=[None if d is None else factor * d for d in gradients.bias_deltas])
+
+        cast = np.dtype(dtype)
+        layers = [Layer(l.weights.astype(cast), None if l.bias is None else l.bias.astype(cast),
+                        l.activation) for l in problem.layers]
+        return reference_train(layers, problem.inputs.astype(cast), problem.targets.astype(cast),
+                               problem.loss, problem.reduction, problem.learning_rate, training,
+                               gradients_of)
+
+
+def test_a_slip_from_step_51_fails_first_at_the_next_recorded_step_and_says_so():
+    """Rows pass up to step 50, fail from step 100; the message starts with that step."""
+    from crossgrad.pytest_checks import assert_agrees
+    adapters.register("doubles", DoublesAfter50())
+    try:
+        case = replace(_case(), backends=("doubles",))
+        rows = runner.run(case, "doubles", "float64")
+        with pytest.raises(pytest.fail.Exception) as failed:
+            assert_agrees(rows, 2)
+    finally:
+        adapters._MODULES.pop("doubles")
+        adapters._loaded.pop("doubles", None)
+    stepped = [r for r in rows if r.step is not None]
+    assert {r.status for r in stepped if r.step <= 50} == {"pass"}
+    assert {r.status for r in stepped if r.step == 100} == {"fail"}
+    assert {r.first_divergent_step for r in stepped} == {100}
+    message = str(failed.value)
+    assert message.startswith("first step outside its tolerance: step 100")
+    assert "planted · doubles · float64 · step 100 · layer 0 · weights vs reference: not close" \
+        in message
+
+
+def test_an_element_moved_by_one_and_a_half_allowances_fails_there():
+    """numpy float32 against float64 passes; the same run with one element of step 20 moved by
+    1.5 times its allowance (the table's rtol and atol·scale plus K·bound) fails at it."""
+    case = _case()
+    rows = runner.run(case, "numpy", "float32")
+    assert {r.status for r in rows} == {"pass"}
+    bounds, reference = reference_trajectory(case, "float32")
+    trajectory = adapters.load("numpy").train(case.problem, case.training, "float32")
+    k, expected = RECORD.index(20), reference.weights[RECORD.index(20)][0]
+    allowed = 2 * bounds[k][1][0][0, 0] + 1e-4 * abs(expected[0, 0]) + 1e-5 * np.max(
+        np.abs(expected))
+    trajectory.weights[k][0][0, 0] = np.float32(expected[0, 0] + 1.5 * allowed)
+    identity = dict(case="planted", backend="numpy", dtype="float32", device="cpu",
+                    compared_to="reference", step=20)
+    found = [row for row, _ in _step_rows(trajectory, k, reference, TOLERANCES["float32"],
+                                          bounds[k], identity)]
+    layer_0 = next(r for r in found if r.quantity == "weights" and r.layer == 0)
+    assert layer_0.status == "fail" and layer_0.worst_index == "(0, 0)"
+    assert {r.status for r in found if r is not layer_0} == {"pass"}
+
+
+def test_every_backend_follows_the_reference_trajectory_within_its_bound():
+    """torch and jax, float64 and float32, 100 sgd steps with a hidden bias: every row passes,
+    and the float32 runs drift (rel_l2 of the weights at step 100 above 1e-8) while float64
+    stays below 1e-13."""
+    case = _case(("numpy", "torch", "jax"))
+    for backend in ("torch", "jax"):
+        _available(backend)
+        for dtype, low, high in (("float64", 0, 1e-13), ("float32", 1e-8, 1e-4)):
+            rows = runner.run(case, backend, dtype)
+            assert {r.status for r in rows} == {"pass"}, [r.message() for r in rows if r.failed]
+            last = max(r.rel_l2 for r in rows if r.step == 100 and r.quantity == "weights")
+            assert low <= last < high, (backend, dtype, last)
+
+
+def test_single_step_rows_have_no_step_and_the_csv_leaves_it_empty(tmp_path):
+    from crossgrad import report
+    case = _case()
+    rows = runner.run(case, "numpy", "float32")
+    paths = report.write(rows, tmp_path, cases=[case])
+    import pandas as pd
+    frame = pd.read_csv(tmp_path / "agreement.csv")
+    single = frame[frame["quantity"].isin(["error_term", "weight_delta"])]
+    assert single["step"].isna().all() and len(single) == 4
+    stepped = frame[frame["quantity"].isin(["weights", "biases"])]
+    assert sorted(set(stepped["step"].astype(int))) == list(RECORD)
+    assert set(stepped["quantity"]) == {"weights", "biases"}
+    assert tmp_path / "drift_planted.png" in paths
+    assert (tmp_path / "drift_planted.png").read_bytes().startswith(b"\x89PNG")
+    assert "<h2>Trajectories</h2>" in (tmp_path / "agreement.html").read_text()
