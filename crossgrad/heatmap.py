@@ -35,6 +35,10 @@ DIVERGES = "#ff8c00"
 FONT = 12
 MIN_WIDTH = 11.0  # inches: room for the title over a few columns
 INCHES = {"column": 0.95, "row": 0.42, "name_character": 0.095}
+CELL_CHARACTERS = 11  # what a column's width holds at FONT − 1
+# the referees' names as a cell's second line shows them ('vs fin. diff.')
+SHORT_NAMES = {"finite_difference": "fin. diff.", "forward_mode": "fwd mode",
+               "ground_truth": "truth"}
 # No creation date, no software version: the bytes depend on the picture alone.
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
@@ -43,7 +47,16 @@ def _cell_label(cell):
     """'3e-07', '✗ 2e-02', '~ 1e+00', '✗ error', 'skipped'; 'vs golden' below the number when
     only the comparison with the golden values has that status."""
     cell = dict(cell, first_divergent_layer=pd.NA)  # no room for it in the picture
-    return cell_text(cell, markdown=False, digits=0).replace(" vs ", "\nvs ")
+    text = cell_text(cell, markdown=False, digits=0).replace(" vs ", "\nvs ")
+    for name, short in SHORT_NAMES.items():
+        text = text.replace(name, short)
+    return text
+
+
+def _font_size(text):
+    """FONT − 1, smaller for a line longer than a cell holds at that size."""
+    longest = max(len(line) for line in text.split("\n"))
+    return (FONT - 1) * min(1.0, CELL_CHARACTERS / longest) if longest else FONT - 1
 
 
 def _box(column, row, **style):
@@ -103,7 +116,8 @@ def _fill_cells(axes, runs, values, texts, colormap, norm):
         else:
             red, green, blue, _ = colormap(norm(values[row, column]))
             dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-        axes.text(column, row, texts[row, column], ha="center", va="center", fontsize=FONT - 1,
+        axes.text(column, row, texts[row, column], ha="center", va="center",
+                  fontsize=_font_size(texts[row, column]),
                   color="white" if dark else "#222222",
                   fontweight="bold" if status in WORDS else None)
         _mark(axes, row, column, status)
