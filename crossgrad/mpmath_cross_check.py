@@ -54,7 +54,7 @@ def operations(problem):
 
 
 def _matrix(array):
-    return [[mpf(float(v)) for v in row] for row in np.atleast_2d(array)]
+    return [[mpf(v) for v in row] for row in np.atleast_2d(array)]  # floats or mpf (training)
 
 
 def _loss_and_output_error(loss, y, a):
@@ -92,7 +92,7 @@ def evaluate(problem, digits=DIGITS):
     """The problem's Gradients at `digits` digits, unrounded: nested lists of mpf."""
     with mp.workdps(digits):
         weights = [_matrix(layer.weights) for layer in problem.layers]
-        biases = [None if layer.bias is None else [mpf(float(v)) for v in layer.bias]
+        biases = [None if layer.bias is None else [mpf(v) for v in layer.bias]
                   for layer in problem.layers]
         targets = _matrix(problem.targets)
         batch = len(problem.inputs)

@@ -237,3 +237,63 @@ def test_single_step_rows_have_no_step_and_the_csv_leaves_it_empty(tmp_path):
     assert tmp_path / "drift_planted.png" in paths
     assert (tmp_path / "drift_planted.png").read_bytes().startswith(b"\x89PNG")
     assert "<h2>Trajectories</h2>" in (tmp_path / "agreement.html").read_text()
+
+
+# --- the catalogue's training cases say what they show ----------------------------------------
+
+from crossgrad.cases import load_case  # noqa: E402
+
+TRAINING = __import__("pathlib").Path(__file__).resolve().parent.parent / "cases" / "training"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_float16_stalls_where_float64_learns(backend):
+    """float16_stall: every float16 weight update is below half an ulp, so the float16 weights
+    after 200 steps are the initial ones rounded to float16, bit for bit (the biases, near 0.1,
+    still learn); float64's weights moved by > 2e-3."""
+    case = load_case(TRAINING / "float16_stall.yaml")
+    run = _available(backend).train(case.problem, case.training, "float16")
+    initial = case.problem.layers[0].weights.astype(np.float16)
+    assert np.array_equal(run.weights[-1][0], initial)
+    assert not np.array_equal(run.biases[-1][0], run.biases[0][0])
+    learnt = adapters.load("numpy").train(case.problem, case.training, "float64")
+    assert np.max(np.abs(learnt.weights[-1][0] - case.problem.layers[0].weights)) > 2e-3
+
+
+def test_the_deep_sigmoid_stacks_first_layer_barely_moves():
+    """deep_sigmoid_stack: after 300 steps layer 0's weights moved by under 1 % of what the last
+    layer's did, relative to their size (measured 0.03 %)."""
+    case = load_case(TRAINING / "deep_sigmoid_stack.yaml")
+    run = adapters.load("numpy").train(case.problem, case.training, "float64")
+
+    def moved(layer):
+        start = case.problem.layers[layer].weights
+        return np.linalg.norm(run.weights[-1][layer] - start) / np.linalg.norm(start)
+
+    assert moved(0) < 0.01 * moved(len(case.problem.layers) - 1)
+    assert moved(0) > 0  # it moves, a little
+
+
+def test_every_training_case_has_golden_losses_or_says_why_not():
+    """The cases small enough for the 50-digit loop carry its losses; adam (no mpmath root in the
+    loop), the deep stack and the expanding case do not."""
+    without = {"article_batch_adam", "deep_sigmoid_stack", "float32_edge_of_stability"}
+    for path in sorted(TRAINING.glob("*.yaml")):
+        case = load_case(path)
+        assert case.training is not None
+        assert bool(case.expected and case.expected.losses) == (case.name not in without), path
+
+
+def test_golden_losses_are_the_50_digit_loop():
+    """The first golden losses of seed_3_2_1_sgd_1000 again from crossgrad.training.golden,
+    and E at step 0 by hand: ½(0.6 − σ(0.1·σ(0.24) − 0.3·σ(−0.46)))²."""
+    from crossgrad.training.golden import golden_losses
+    case = load_case(TRAINING / "seed_3_2_1_sgd_1000.yaml")
+    found = golden_losses(case.problem, Training(2, record=(0, 1, 2)))
+    assert found == {step: loss for step, loss in case.expected.losses if step <= 2}
+
+    def sigmoid(x):
+        return 1 / (1 + math.exp(-x))
+
+    by_hand = 0.5 * (0.6 - sigmoid(0.1 * sigmoid(0.24) - 0.3 * sigmoid(-0.46))) ** 2
+    assert found[0] == pytest.approx(by_hand, rel=1e-14)
