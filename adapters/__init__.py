@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("numpy", "torch", "jax", "tensorflow", "autograd")  # the built-in ones:
+BACKENDS = ("numpy", "torch", "jax", "tensorflow", "tinygrad", "autograd")  # the built-in ones:
 # what case files may name; every one but numpy is an optional extra
 ENTRY_POINT_GROUP = "crossgrad.backends"
 ENVIRONMENT = "CROSSGRAD_BACKENDS"
@@ -49,6 +49,7 @@ _MODULES = {  # name -> "module" or "module:attribute" (or, registered in proces
     "torch": "crossgrad.adapters.torch_backend",
     "jax": "crossgrad.adapters.jax_backend",
     "tensorflow": "crossgrad.adapters.tensorflow_backend",
+    "tinygrad": "crossgrad.adapters.tinygrad_backend",
     "autograd": "crossgrad.adapters.autograd_backend",
 }
 _FRAMEWORKS = {name: name for name in BACKENDS}  # backend -> the module its framework imports as

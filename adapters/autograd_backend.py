@@ -73,9 +73,10 @@ def _loss(parameters, inputs, targets, problem):
 def backprop(problem, dtype):
     """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
     cast = numpy_dtype(dtype)
+    batch = len(problem.inputs)
     parameters = ([layer.weights.astype(cast) for layer in problem.layers],
                   [layer.bias.astype(cast) for layer in problem.layers if layer.bias is not None],
-                  [np.zeros((len(problem.inputs), layer.fan_out), cast) for layer in problem.layers])
+                  [np.zeros((batch, layer.fan_out), cast) for layer in problem.layers])
     inputs, targets = problem.inputs.astype(cast), problem.targets.astype(cast)
     with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
         loss, (dw, db, dz) = autograd.value_and_grad(_loss)(parameters, inputs, targets, problem)
