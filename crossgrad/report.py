@@ -35,7 +35,7 @@ class Header:
     """What stands over the summary: when, with what, on what, and how it went."""
 
     date: str  # the one line that differs between two runs of the same catalogue
-    versions: dict  # "Python", "NumPy", "PyTorch", "JAX" -> version, or "not installed"
+    versions: dict  # "Python", "NumPy", "PyTorch", "JAX" (and optional ones) -> version
     machine: str
     counts: dict  # status -> rows
     cases: int
@@ -72,6 +72,10 @@ def versions():
     found = {"Python": platform.python_version()}
     for backend, label in (("numpy", "NumPy"), ("torch", "PyTorch"), ("jax", "JAX")):
         found[label] = adapters.framework_version(backend) or "not installed"
+    for backend, label in (("tensorflow", "TensorFlow"), ("tinygrad", "tinygrad"),
+                           ("autograd", "autograd")):  # the optional ones, where installed
+        if adapters.framework_version(backend):
+            found[label] = adapters.framework_version(backend)
     return found
 
 
