@@ -25,7 +25,8 @@ from crossgrad.compare import COLUMNS
 LEADING = ("case", "backend", "dtype", "device", "layer", "quantity", "compared_to", "status",
            "label", "max_abs_diff", "max_rel_diff", "max_ulp", "rtol", "atol")
 ORDER = LEADING + tuple(c for c in COLUMNS if c not in LEADING)
-LAYERS = ("layer", "first_divergent_layer")
+# whole numbers that may be empty: read back as Int64, as report.to_frame gives them
+LAYERS = ("layer", "first_divergent_layer", "step", "first_divergent_step")
 # The columns of the reference's rows against the ground truth (markdown_report's table).
 TRUTH_COLUMNS = ("case", "quantity", "max_ulp", "max_abs_diff", "scale")
 _STRING_COLUMNS = tuple(c for c in ORDER if c not in LAYERS and c in (

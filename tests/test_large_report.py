@@ -233,6 +233,22 @@ def test_rows_read_back_from_the_store_are_the_frames_rows():
         assert cases.loc["case_0003", "share"] == pytest.approx(2.0 + 3 / 5)
 
 
+def test_trajectory_rows_read_back_with_their_steps_as_whole_numbers():
+    # a trajectory's step and first step outside are Int64, as in report.to_frame: read back
+    # from the spill as floats they would print '100.0' on the page
+    rows = [row("train", "torch", "float32", layer=0, quantity="weights", step=step,
+                first_divergent_step=100) for step in (0, 1, 100)]
+    rows.append(row("train", "torch", "float32", layer=0, quantity="weight_delta"))
+    with row_store.RowStore() as store:
+        store.add(0, rows)
+        back = store.rows_of(["train"])
+    expected = report.to_frame(rows)
+    for column in ("step", "first_divergent_step", "layer"):
+        assert back[column].dtype == "Int64", column
+        pd.testing.assert_series_equal(back[column], expected[column])
+    assert back["step"].tolist()[:3] == [0, 1, 100] and back["step"].isna().tolist()[3]
+
+
 def test_header_notices_stand_above_the_tables(tmp_path, monkeypatch):
     """The spot for what must be read first: Header.notices, on top of summary.md, agreement.md
     and the page (none by default)."""
