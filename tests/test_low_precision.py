@@ -19,10 +19,15 @@ SUPPORTED = [pytest.param(backend, dtype, marks=getattr(pytest.mark, backend),
              if not (backend == "numpy" and dtype == "bfloat16")]
 
 
-def load(name):
+def load(name, dtype=None):
+    """The adapter for backend `name`; skipped where its framework is missing or, given a
+    dtype, where the backend lists that dtype in UNSUPPORTED_DTYPES (with its reason)."""
     if name != "numpy":
         pytest.importorskip(name)
-    return adapters.load(name)
+    backend = adapters.load(name)
+    if dtype in backend.UNSUPPORTED_DTYPES:
+        pytest.skip(f"{name} does not compute in {dtype}: {backend.UNSUPPORTED_DTYPES[dtype]}")
+    return backend
 
 
 # Every activation under one loss, and every loss after one activation (JAX compiles each pair).
@@ -35,7 +40,7 @@ PAIRS = [(activation, "half_squared_error") for activation in sorted(ACTIVATIONS
 def test_computes_in_the_dtype_and_agrees_within_the_table(backend, dtype, activation, loss):
     """Every δ, Δw and Δb comes back in the dtype and within its tolerance of float64."""
     problem = random_problem((activation, LAST_ACTIVATION[loss]), loss, seed=5)
-    gradients, truth = load(backend).backprop(problem, dtype), reference(problem)
+    gradients, truth = load(backend, dtype).backprop(problem, dtype), reference(problem)
     for field in ("error_terms", "weight_deltas", "bias_deltas"):
         for layer, (actual, expected) in enumerate(zip(getattr(gradients, field),
                                                        getattr(truth, field))):
