@@ -1,10 +1,32 @@
 """TensorFlow as a backend: tf.nn ops run eagerly, gradients from tf.GradientTape."""
+import contextlib
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the import: no banner per process
+# Before the import. Level 3 also hides "oneDNN supports DT_HALF only on platforms with
+# AVX-512" at a float16 case's first op (logged as an error; it computes all the same).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+
+@contextlib.contextmanager
+def _c_stderr_muted():
+    """File descriptor 2 to /dev/null: TF 2.21 logs "oneDNN custom operations are on" twice
+    while it imports, before its logging reads TF_CPP_MIN_LOG_LEVEL, into every report."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+with _c_stderr_muted():  # an import error is raised after, with its message
+    import tensorflow as tf  # noqa: E402
 
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
@@ -70,8 +92,17 @@ def _delta(learning_rate, gradient):
     return gradient.dtype.type(-learning_rate) * gradient
 
 
+_quiet_dtypes = {"float16"}  # a first float16 op logs "oneDNN supports DT_HALF only on
+# platforms with AVX-512" as an error through absl once JAX has started absl's logging, which
+# TF_CPP_MIN_LOG_LEVEL no longer filters; it computes with Eigen all the same
+
+
 def backprop(problem, dtype):
     """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+    if dtype in _quiet_dtypes:
+        _quiet_dtypes.discard(dtype)
+        with _c_stderr_muted():
+            return backprop(problem, dtype)
     cast = numpy_dtype(dtype)
     weights = [tf.Variable(layer.weights.astype(cast)) for layer in problem.layers]
     biases = [None if layer.bias is None else tf.Variable(layer.bias.astype(cast))

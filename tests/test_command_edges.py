@@ -1,6 +1,9 @@
 """The commands' edges, as a new user meets them: a report --out that is a file, a --cases that
 is not there, a run with no valid case, and `new` with names that leave the catalogue."""
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -71,6 +74,22 @@ def project(tmp_path, monkeypatch):
     shutil.copy(ROOT / "cases" / "seed_3_2_1.yaml", project / "cases")
     monkeypatch.chdir(project)
     return project
+
+
+def test_tensorflow_logs_nothing_into_a_report(tmp_path):
+    # TF 2.21 logs "oneDNN custom operations are on" while it imports and, once JAX has started
+    # absl's logging, an error line at its first float16 op; the command's stderr stays empty
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("jax")
+    done = subprocess.run(
+        [sys.executable, "-m", "crossgrad", "report", "--cases",
+         str(ROOT / "cases" / "numerics" / "sigmoid_saturated_float16.yaml"),
+         "--backends", "jax,tensorflow", "--referees", "none", "--executor", "serial",
+         "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "CI": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "float16" in (tmp_path / "agreement.csv").read_text(encoding="utf-8")
+    assert done.stderr == "", done.stderr
 
 
 def test_new_refuses_a_name_that_leaves_the_catalogue(project, capsys):
