@@ -27,9 +27,11 @@ CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 os.environ.setdefault("CACHEDB", str(CACHE_HOME / "crossgrad" / "tinygrad" / "cache.db"))
 
 import numpy as np  # noqa: E402
+# the package first: where tinygrad is missing, the error names 'tinygrad' itself, which the
+# registry turns into "tinygrad is not installed"
+from tinygrad import Tensor, TinyJit, dtypes  # noqa: E402, I001
 import tinygrad.codegen  # noqa: E402
 import tinygrad.engine.realize  # noqa: E402
-from tinygrad import Tensor, TinyJit, dtypes  # noqa: E402
 from tinygrad.helpers import diskcache_get, diskcache_put  # noqa: E402
 
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
