@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crossgrad import adapters, cli, runner
-from crossgrad.cases import load_case
+from crossgrad.cases import Case, load_case
 from crossgrad.fuzzing import search
 from crossgrad.fuzzing.draw import MAX_BATCH, MAX_DEPTH, MAX_WIDTH, draw_case
 from crossgrad.fuzzing.shrink import shrink, size
@@ -43,9 +43,14 @@ def registry(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def _plant(bug):
-    adapters.register(bug, f"examples.planted_bugs:{bug}")
+def _plant(bug, module="planted_bugs"):
+    adapters.register(bug, f"examples.{module}:{bug}")
     return ["numpy", bug]
+
+
+def _case_of(problem, training=None):
+    return Case(name="by_hand", path="<by hand>", description="", problem=problem, expected=None,
+                dtypes=("float64",), backends=("numpy",), tolerances={}, training=training)
 
 
 def _arrays(problem):
@@ -109,8 +114,9 @@ def test_shrinking_a_predicate_by_hand():
                        Layer(last, np.ones(2), "tanh")),
                       rng.standard_normal((6, 4)), rng.standard_normal((6, 2)),
                       "mean_squared_error", "mean", 0.5)
-    smallest, _ = shrink(problem, lambda p: len(p.inputs) >= 2
-                         and np.max(np.abs(p.layers[-1].weights)) >= 1.5)
+    smallest, _ = shrink(_case_of(problem), lambda c: len(c.problem.inputs) >= 2
+                         and np.max(np.abs(c.problem.layers[-1].weights)) >= 1.5)
+    smallest = smallest.problem
     assert len(smallest.layers) == 1
     layer = smallest.layers[0]
     assert layer.weights.tolist() == [[3.0]] and layer.bias is None
@@ -130,21 +136,19 @@ def test_shrinking_keeps_the_signature_at_every_step():
     signature = sorted(evaluate(case, backends)[0])[0]
     taken = []
 
-    def keeps(problem):
-        from dataclasses import replace
-        kept = signature in evaluate(replace(case, problem=problem), backends)[0]
+    def keeps(candidate):
+        kept = signature in evaluate(candidate, backends)[0]
         if kept:
-            taken.append(problem)
+            taken.append(candidate)
         return kept
 
-    smallest, _ = shrink(case.problem, keeps)
+    smallest, _ = shrink(case, keeps)
     assert taken and taken[-1] is smallest
-    for problem in taken:
-        from dataclasses import replace
-        rows = runner.run(replace(case, problem=problem), "tanh_beyond_2", "float64")
+    for candidate in taken:
+        rows = runner.run(candidate, "tanh_beyond_2", "float64")
         runner.forget()
-        assert signature_of(rows, problem) == signature
-    assert size(smallest) < size(case.problem)
+        assert signature_of(rows, candidate.problem) == signature
+    assert size(smallest.problem) < size(case.problem)
 
 
 def test_the_same_seed_writes_the_same_files(tmp_path):
@@ -159,7 +163,9 @@ def test_the_same_seed_writes_the_same_files(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float16
-@pytest.mark.parametrize("bug", sorted(PLANTED))  # draws past 65504, cast by the numpy backend
+# draws past 65504, cast by the numpy backend; float16_flush trained by crossgrad's loop
+@pytest.mark.filterwarnings("ignore:.* encountered in:RuntimeWarning")
+@pytest.mark.parametrize("bug", sorted(PLANTED))
 def test_a_planted_bug_is_found_and_shrunk(bug, tmp_path):
     """Found within the stated draws; every finding names the bug's backend, is a
     valid case file that fails on it with the same signature and passes on numpy in its
@@ -176,6 +182,7 @@ def test_a_planted_bug_is_found_and_shrunk(bug, tmp_path):
         assert f"--seed 0" in case.description and str(signature) in case.description
         rows = runner.run(case, bug, signature.dtype)
         assert signature_of(rows, case.problem) == signature
+        assert case.training is None  # one step fails: its training was shrunk away
         if signature.dtype != "float64":
             assert not any(row.failed for row in runner.run(case, "numpy", signature.dtype))
         runner.forget()
@@ -186,6 +193,126 @@ def test_a_planted_bug_is_found_and_shrunk(bug, tmp_path):
         assert all(found[2] == 3 for found in sizes)
 
 
+# --- training draws: drawn, written, found and shrunk -------------------------------------------
+
+# bug -> (draws, what its smallest finding must keep): the slip needs η ≠ 1 and the biases
+# learning (sgd or momentum); the flipped momentum needs momentum and a second step
+PLANTED_IN_TRAINING = {"bias_step_without_rate": 60, "momentum_sign_flipped": 60}
+
+
+def test_training_draws_span_the_block_and_replay(monkeypatch):
+    """Over 300 draws: about a quarter train, with every optimizer, 1 to 50 steps, the biases
+    learning and not, recorded steps within the run; a draw's training replays from its seed
+    and index, and its network is the one drawn without training (another stream)."""
+    from crossgrad.fuzzing import trajectory
+    from crossgrad.reference import OPTIMIZERS
+    dtypes = ["float64", "float32"]
+    cases = [draw_case(0, i, dtypes, ["numpy"])[0] for i in range(300)]
+    trained = [case for case in cases if case.training is not None]
+    assert 0.15 * 300 <= len(trained) <= trajectory.TRAINING_SHARE * 300 * 1.4
+    assert {case.training.optimizer for case in trained} == set(OPTIMIZERS)
+    assert {"biases" in case.training.update for case in trained} == {True, False}
+    assert all(1 <= case.training.steps <= trajectory.MAX_STEPS
+               and case.training.record == tuple(sorted(set(case.training.record)))
+               and 0 <= case.training.record[0] and case.training.record[-1]
+               == case.training.steps for case in trained)
+    assert any(case.training.steps > 10 for case in trained)
+    again = draw_case(0, cases.index(trained[0]), dtypes, ["numpy"])[0]
+    assert again.training == trained[0].training
+    monkeypatch.setattr(trajectory, "TRAINING_SHARE", 0.0)
+    alone = draw_case(0, cases.index(trained[0]), dtypes, ["numpy"])[0]
+    assert alone.training is None
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(alone.problem),
+                                                    _arrays(trained[0].problem)))
+
+
+def test_a_drawn_training_case_validates_against_the_schema_and_loads(tmp_path):
+    """Every training draw of 100, written as a finding would be: cases/schema.json accepts it,
+    the loader reads it back with the same training, learning rate and arrays."""
+    import json
+
+    import jsonschema
+
+    from crossgrad.fuzzing.finding import case_text, write
+    from crossgrad.fuzzing.signature import Signature
+    from crossgrad.yaml_source import parse
+    validator = jsonschema.Draft7Validator(json.loads(
+        (ROOT / "cases" / "schema.json").read_text(encoding="utf-8")))
+    trained = [case for case in (draw_case(2, i, ["float64", "float32"], ["numpy"])[0]
+                                 for i in range(100)) if case.training is not None]
+    assert len(trained) >= 10
+    for number, case in enumerate(trained):
+        signature = Signature("numpy", case.dtypes[0], "weights", "mismatch", "output", True)
+        text = case_text(case, signature, case.description)
+        assert list(validator.iter_errors(parse(text.encode()).value)) == [], text
+        loaded = load_case(write(tmp_path, f"drawn_{number}.yaml", text))
+        assert loaded.training == case.training
+        assert loaded.problem.learning_rate == case.problem.learning_rate
+        assert all(np.array_equal(a, b) for a, b in zip(_arrays(loaded.problem),
+                                                        _arrays(case.problem)))
+
+
+def test_a_trajectory_is_shrunk_to_fewer_steps_and_the_plainer_optimizer():
+    """Kept while a momentum run records a step of at least 3 with the biases learning: 40
+    steps become 3, recorded at 3 alone; adam becomes momentum (sgd is refused), the weights
+    stop learning, and the constants go back to their defaults."""
+    from crossgrad.reference import Training
+    problem = Problem((Layer(np.array([[0.5]]), np.array([0.25]), "tanh"),),
+                      np.array([[1.0]]), np.array([[0.0]]), "half_squared_error", "mean", 0.1)
+    training = Training(40, "adam", betas=(0.5, 0.9), eps=1e-4, update=("weights", "biases"),
+                        record=(0, 1, 2, 5, 10, 20, 40))
+
+    def keeps(case):
+        return case.training is not None and case.training.optimizer != "sgd" \
+            and max(case.training.record) >= 3 and "biases" in case.training.update
+
+    smallest, _ = shrink(_case_of(problem, training), keeps)
+    assert smallest.training == Training(3, "momentum", update=("biases",), record=(3,))
+
+
+def _found_and_written(bug, tmp_path, draws):
+    """The findings of seed 0 in `draws` float64 draws of numpy and `bug`, each checked: a
+    trajectory signature of the bug, a case file that loads, trains and fails the same way on
+    the bug and passes on numpy. Returns the loaded cases."""
+    outcome = search(0, _plant(bug, "planted_training_bugs"), ["float64"], tmp_path,
+                     cases=draws)
+    assert outcome.findings
+    found = []
+    for signature, path in outcome.findings:
+        assert signature.backend == bug and signature.trajectory
+        assert "_trajectory_" in path.name
+        case = load_case(path)
+        assert case.training is not None and str(signature) in case.description
+        rows = runner.run(case, bug, "float64")
+        assert all(row.step is not None for row in rows if row.failed)
+        assert signature_of(rows, case.problem) == signature
+        assert not any(row.failed for row in runner.run(case, "numpy", "float32"))
+        runner.forget()
+        found.append(case)
+    return found
+
+
+def test_a_bias_step_without_the_learning_rate_is_found_in_training(tmp_path):
+    """Found within 60 draws; each finding is one sgd step of 1 or 2 layers of width 1, batch 1,
+    the biases alone learning, with η ≠ 1 (the slip is invisible at η = 1 and for adam)."""
+    for case in _found_and_written("bias_step_without_rate", tmp_path,
+                                   PLANTED_IN_TRAINING["bias_step_without_rate"]):
+        layers, width, batch, _ = size(case.problem)
+        assert layers <= 2 and width == 1 and batch == 1
+        assert case.training.optimizer == "sgd" and case.training.steps == 1
+        assert case.training.update == ("biases",) and case.problem.learning_rate != 1
+
+
+def test_a_flipped_momentum_is_found_and_shrunk_to_its_second_step(tmp_path):
+    """Found within 60 draws, shrunk to one weight trained 2 momentum steps and recorded at the
+    second alone: the first update is right (v₀ = 0), so fewer steps lose it, and so does sgd."""
+    for case in _found_and_written("momentum_sign_flipped", tmp_path,
+                                   PLANTED_IN_TRAINING["momentum_sign_flipped"]):
+        assert size(case.problem)[:3] == (1, 1, 1)
+        assert case.training.optimizer == "momentum"
+        assert (case.training.steps, case.training.record) == (2, (2,))
+
+
 def _fuzz(capsys, *arguments):
     try:
         status = cli.main(["fuzz", *arguments])
@@ -193,6 +320,27 @@ def _fuzz(capsys, *arguments):
         status = exit_.code
     captured = capsys.readouterr()
     return status, captured.out, captured.err
+
+
+def test_crossgrad_fuzz_writes_a_training_finding_that_report_fails_at_its_step(tmp_path,
+                                                                                capsys):
+    """`crossgrad fuzz` on the flipped momentum: exit 1, and `crossgrad report` on what it wrote
+    fails each file on the plug-in at step 2, the step the file records."""
+    spec = "buggy=examples.planted_training_bugs:momentum_sign_flipped"
+    out_dir = tmp_path / "found"
+    status, out, _ = _fuzz(capsys, "--cases", "60", "--seed", "0", "--backends", "numpy,buggy",
+                           "--backend", spec, "--dtypes", "float64", "--out", str(out_dir),
+                           "--executor", "serial")
+    files = sorted(out_dir.iterdir())
+    assert status == 1 and files
+    assert all("found buggy · float64 · trajectory · " in line
+               for line in out.strip().splitlines()[:-1])
+    status = cli.main(["report", "--cases", str(out_dir), "--backends", "buggy", "--backend",
+                       spec, "--referees", "none", "--executor", "serial",
+                       "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert all(f"FAIL {path.stem} · buggy · float64 · step 2 · " in err for path in files), err
 
 
 def test_exit_0_when_nothing_is_found(tmp_path, capsys):

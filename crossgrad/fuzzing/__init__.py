@@ -7,7 +7,7 @@ deterministic (fuzzing.shrink), and draws are handled in their order whichever e
 them, so a seed and a number of draws give the same findings, byte for byte.
 """
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from crossgrad import adapters, executors, runner
 from crossgrad.fuzzing.draw import draw_case, usable
@@ -42,21 +42,16 @@ def _description(seed, index, flavour, signature, before, after, evaluations):
 def _finding(seed, index, flavour, case, signature, out, max_evaluations):
     """Shrink draw `index`'s `case` while `signature` holds and write it; its path. Only the
     signature's backend runs (and the yardstick): another backend's rows cannot change it."""
-    def keeps(problem):
-        candidate = _with_problem(case, problem)
+    def keeps(candidate):
         return usable(candidate) and signature in evaluate(candidate, [signature.backend])[0]
 
     try:
-        smallest, evaluations = shrink(case.problem, keeps, max_evaluations)
+        smallest, evaluations = shrink(case, keeps, max_evaluations)
     finally:
         runner.forget()
     text = case_text(smallest, signature, _description(seed, index, flavour, signature,
-                                                       case.problem, smallest, evaluations))
+                                                       case, smallest, evaluations))
     return write(out, file_name(signature, seed, index), text)
-
-
-def _with_problem(case, problem):
-    return replace(case, problem=problem)
 
 
 def _computes(backend, dtype):

@@ -12,12 +12,17 @@ flavours, then its sizes, activations, loss and numbers:
 - cancel: biases that nearly cancel x @ W (a few digits left), and targets near the outputs;
 - float16 range: scales that reach float16's subnormals (below 6.1e-5) or its overflow (65504).
 
-Sizes lean toward the edges: width 1 and batch 1 come up about a fifth of the time each.
+Sizes lean toward the edges: width 1 and batch 1 come up about a fifth of the time each. A
+quarter of the draws also train, a short trajectory (fuzzing/trajectory.py), unless the float64
+reference's trajectory is not finite: that draw stays as it was drawn, one step.
 """
+from dataclasses import replace
+
 import numpy as np
 
 from crossgrad import runner
 from crossgrad.cases import Case
+from crossgrad.fuzzing.trajectory import draw_training, finite_trajectory
 from crossgrad.problem import Layer, Problem
 from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS, forward
 
@@ -147,7 +152,8 @@ def draw_problem(rng, flavour):
 
 def draw_case(seed, index, dtypes, backends):
     """Draw `index` of `seed` as a Case named fuzz_SEED_INDEX, run in one dtype of `dtypes`
-    (float16 for the float16-range flavour when it is among them), on `backends`."""
+    (float16 for the float16-range flavour when it is among them), on `backends`; a share of
+    the draws train (fuzzing.trajectory)."""
     rng = np.random.default_rng([seed, index])
     flavour = FLAVOURS[rng.integers(len(FLAVOURS))]
     problem = draw_problem(rng, flavour)
@@ -157,12 +163,18 @@ def draw_case(seed, index, dtypes, backends):
     case = Case(name=name, path=f"<draw {index} of seed {seed}>",
                 description=f"draw {index} of seed {seed} ({flavour})", problem=problem,
                 expected=None, dtypes=(dtype,), backends=tuple(backends), tolerances={})
+    training, learning_rate = draw_training(seed, index)
+    if training is not None:
+        trained = replace(case, training=training,
+                          problem=replace(problem, learning_rate=learning_rate))
+        case = trained if finite_trajectory(trained) else case
     return case, flavour
 
 
 def usable(case):
-    """Whether the float64 reference of `case` is finite: a draw whose truth overflows says
-    nothing about the backends (the case format refuses non-finite numbers too)."""
+    """Whether the float64 reference of `case` is finite, its trajectory too: a draw whose
+    truth overflows says nothing about the backends (the case format refuses non-finite numbers
+    too)."""
     problem = case.problem
     arrays = [problem.inputs, problem.targets] + [a for layer in problem.layers
                                                    for a in (layer.weights, layer.bias)
@@ -171,4 +183,5 @@ def usable(case):
         return False
     truth = runner.reference(case)
     return bool(np.isfinite(truth.loss)) and all(
-        np.all(np.isfinite(a)) for field in truth[1:] for a in field if a is not None)
+        np.all(np.isfinite(a)) for field in truth[1:] for a in field if a is not None) \
+        and finite_trajectory(case)

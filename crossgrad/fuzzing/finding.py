@@ -1,9 +1,11 @@
-"""A finding written as a case file: explicit weights, inputs and targets, and how it was found."""
+"""A finding written as a case file: explicit weights, inputs and targets, its training block
+where it trains, and how it was found."""
 import json
 from pathlib import Path
 
 from crossgrad.adapters import BACKENDS
 from crossgrad.cases import load_case
+from crossgrad.fuzzing.trajectory import training_lines
 
 
 def _number(value):
@@ -20,14 +22,17 @@ def _matrix(rows):
 
 
 def file_name(signature, seed, index):
-    parts = [signature.backend, signature.dtype, signature.quantity or "run", signature.label,
+    parts = [signature.backend, signature.dtype, "trajectory" if signature.trajectory else "",
+             signature.quantity or "run", signature.label,
              signature.layer.replace(" ", "_"), f"seed{seed}", f"draw{index}"]
     return "_".join(part for part in parts if part) + ".yaml"
 
 
-def case_text(problem, signature, description):
-    """The YAML of a case that runs `problem` in the signature's dtype on its backend (a plug-in
-    runs every case, so a plug-in's finding names numpy, the reference in that dtype)."""
+def case_text(case, signature, description):
+    """The YAML of a case that runs `case`'s problem (and its training) in the signature's dtype
+    on its backend (a plug-in runs every case, so a plug-in's finding names numpy, the reference
+    in that dtype)."""
+    problem = case.problem
     backend = signature.backend if signature.backend in BACKENDS else "numpy"
     lines = [f"# Found by crossgrad fuzz; reproduce with: crossgrad report --cases <this file>",
              f"description: {json.dumps(description, ensure_ascii=False)}",
@@ -40,6 +45,7 @@ def case_text(problem, signature, description):
     lines += [f"inputs: {_matrix(problem.inputs)}", f"targets: {_matrix(problem.targets)}",
               f"loss: {problem.loss}", f"reduction: {problem.reduction}",
               f"learning_rate: {_number(problem.learning_rate)}",
+              *training_lines(case.training, _number),
               f"dtypes: [{signature.dtype}]", f"backends: [{backend}]"]
     return "\n".join(lines) + "\n"
 

@@ -1,15 +1,21 @@
-"""Shrinking a failing draw to the smallest problem that keeps its signature.
+"""Shrinking a failing draw to the smallest case that keeps its signature.
 
-Greedy and deterministic: each pass proposes smaller problems in a fixed order, the first that
+Greedy and deterministic: each pass proposes smaller cases in a fixed order, the first that
 keeps the signature is taken, and the passes repeat until none makes progress or the
-evaluations run out. In order: fewer layers (the bottom layer's outputs become the inputs, a
-middle layer is merged into the next, the output layer is dropped), fewer units, fewer samples,
-no bias, identity activations, the plainest loss and learning rate; then the numbers, each
-array rounded to 1–3 significant digits, then each number to 0, to a short decimal, or to a
-small dyadic value k/2^m, whichever is shortest to write and keeps the failure.
+evaluations run out. In order: a shorter training (none, fewer steps, fewer recorded steps:
+first, since every later candidate trains), fewer layers (the bottom layer's outputs become
+the inputs, a middle layer is merged into the next, the output layer is dropped), fewer units,
+fewer samples, no bias, identity activations, the plainest loss and learning rate; then the
+numbers, each array rounded to 1–3 significant digits, then each number (the learning rate
+last) to 0, to a short decimal, or to a small dyadic value k/2^m, whichever is shortest to
+write and keeps the failure; last a plainer training (sgd before momentum before adam, default
+constants, fewer parts learning).
 """
+from dataclasses import replace
+
 import numpy as np
 
+from crossgrad.fuzzing.trajectory import describe_training, plainer_training, shorter_training
 from crossgrad.problem import Layer, Problem
 from crossgrad.reference import forward
 
@@ -25,11 +31,14 @@ def size(problem):
     return len(problem.layers), max(widths), len(problem.inputs), numbers
 
 
-def describe_size(problem):
+def describe_size(case):
+    """'2 layers (3 → 2 → 1), batch 4, 17 numbers' (and the training, where the case trains)."""
+    problem = case.problem
     sizes = [problem.layers[0].fan_in] + [layer.fan_out for layer in problem.layers]
     layers, _, batch, numbers = size(problem)
+    trained = describe_training(case.training)
     return (f"{layers} layer{'s' * (layers != 1)} ({' → '.join(map(str, sizes))}), batch {batch}, "
-            f"{numbers} numbers")
+            f"{numbers} numbers" + (f", {trained}" if trained else ""))
 
 
 def _replace(problem, **changes):
@@ -198,6 +207,7 @@ def simpler_numbers(value):
     steps = [0.0] + [float(f"{value:.{digits}g}") for digits in (1, 2, 3)] + \
         [round(value * 2 ** m) / 2 ** m for m in range(9)]
     for candidate in steps:
+        candidate += 0.0  # -0.0 written as 0.0
         if candidate not in seen and _written(candidate) < _written(value):
             seen.add(candidate)
             yield candidate
@@ -212,46 +222,58 @@ def rounder_arrays(problem):
 
 
 def rounder_numbers(problem):
+    """Each number simpler, then the learning rate (where 1, the plainest, would not do)."""
     for name, array in _arrays(problem):
         for index in np.ndindex(array.shape):
             for candidate in simpler_numbers(float(array[index])):
                 changed = array.copy()
                 changed[index] = candidate
                 yield _with_array(problem, name, changed)
+    for candidate in simpler_numbers(problem.learning_rate):
+        if candidate > 0:
+            yield _replace(problem, learning_rate=candidate)
 
 
-PASSES = (fewer_layers, fewer_units, fewer_samples, plainer_parts, rounder_arrays,
-          rounder_numbers)
+def _of_problem(propose):
+    """A pass over a case's problem, from a pass over a problem."""
+    def proposals(case):
+        return (replace(case, problem=problem) for problem in propose(case.problem))
+    return proposals
 
 
-def _apply(propose, problem, keeps, evaluations, max_evaluations):
+PASSES = (shorter_training, *map(_of_problem, (fewer_layers, fewer_units, fewer_samples,
+                                              plainer_parts, rounder_arrays, rounder_numbers)),
+          plainer_training)
+
+
+def _apply(propose, case, keeps, evaluations, max_evaluations):
     """One pass taken as far as it goes: after a candidate is taken, the next proposals start at
     its position (those before it failed already; the next round gives them another chance)."""
     position, taken = 0, False
     while evaluations < max_evaluations:
-        for index, candidate in enumerate(propose(problem)):
+        for index, candidate in enumerate(propose(case)):
             if index < position:
                 continue
             evaluations += 1
             if keeps(candidate):
-                problem, position, taken = candidate, index, True
+                case, position, taken = candidate, index, True
                 break
             if evaluations >= max_evaluations:
                 break
         else:
             break
-    return problem, evaluations, taken
+    return case, evaluations, taken
 
 
-def shrink(problem, keeps, max_evaluations=MAX_EVALUATIONS):
-    """(smallest problem found, evaluations used): the passes applied while keeps(candidate) is
-    true, round after round until one makes no progress or `max_evaluations` candidates have
-    been tried."""
+def shrink(case, keeps, max_evaluations=MAX_EVALUATIONS):
+    """(smallest case found, evaluations used): the passes applied to `case` (a cases.Case: its
+    problem and its training) while keeps(candidate) is true, round after round until one makes
+    no progress or `max_evaluations` candidates have been tried."""
     evaluations, progress = 0, True
     while progress and evaluations < max_evaluations:
         progress = False
         for propose in PASSES:
-            problem, evaluations, taken = _apply(propose, problem, keeps, evaluations,
-                                                 max_evaluations)
+            case, evaluations, taken = _apply(propose, case, keeps, evaluations,
+                                              max_evaluations)
             progress |= taken
-    return problem, evaluations
+    return case, evaluations

@@ -7,6 +7,12 @@ the output down; else the first failing row), and that layer said as its place (
 hidden), since layer numbers change as the network shrinks, and since an
 activation that does not matter is shrunk to identity.
 
+A training draw whose single-step rows all pass and whose trajectory fails has a trajectory
+signature: the rows of the first recorded step with a failing row, a layer's weights or biases
+before the loss (the loss follows from them), the layer nearest the output first; not the step
+itself, which shrinking the training moves. A draw whose single step fails keeps that
+signature, whatever its trajectory does: the trajectory follows from it.
+
 The numpy backend in the draw's dtype is the yardstick of what the dtype can carry: when it
 fails a draw too (float16's overflow, say), the draw's failures in that dtype are the dtype's,
 not a backend's, and count as beyond the dtype rather than as findings.
@@ -20,16 +26,19 @@ YARDSTICK = "numpy"
 
 @dataclass(frozen=True, order=True)
 class Signature:
-    """backend · dtype · quantity · label · layer of a failing draw."""
+    """backend · dtype · (trajectory ·) quantity · label · layer of a failing draw."""
 
     backend: str
     dtype: str
     quantity: str
     label: str
     layer: str
+    trajectory: bool = False  # it starts in a training run's recorded steps, not in one step
 
     def __str__(self):
-        return " · ".join(part for part in (self.backend, self.dtype, self.quantity, self.label,
+        return " · ".join(part for part in (self.backend, self.dtype,
+                                            "trajectory" if self.trajectory else "",
+                                            self.quantity, self.label,
                                             self.layer and f"{self.layer} layer") if part)
 
 
@@ -60,14 +69,34 @@ def signature_of(rows, problem):
     first = failed[0]
     if first.status == "error":
         return Signature(first.backend, first.dtype, "", "error", "")
+    one_step = [row for row in failed if row.step is None]
+    if not one_step:
+        return _trajectory_signature(failed, problem)
+    first = one_step[0]
     layer = next((row.first_divergent_layer for row in rows
                   if row.first_divergent_layer is not None), None)
-    start = next((row for row in failed if row.layer == layer and row.quantity == "error_term"
+    start = next((row for row in one_step if row.layer == layer and row.quantity == "error_term"
                   and row.compared_to == "reference"), first) if layer is not None else first
-    where = ""
-    if start.layer is not None:
-        where = "output" if start.layer == len(problem.layers) - 1 else "hidden"
-    return Signature(start.backend, start.dtype, start.quantity, start.label, where)
+    return Signature(start.backend, start.dtype, start.quantity, start.label,
+                     _place(start, problem))
+
+
+def _place(row, problem):
+    """A row's layer said as its place: output or hidden ('' for the loss)."""
+    if row.layer is None:
+        return ""
+    return "output" if row.layer == len(problem.layers) - 1 else "hidden"
+
+
+def _trajectory_signature(failed, problem):
+    """The Signature of a run whose failing rows are all a trajectory's: at its first failing
+    step, the weights or biases of the layer nearest the output, else the loss."""
+    step = min(row.step for row in failed)
+    at_step = [row for row in failed if row.step == step]
+    parameters = [row for row in at_step if row.layer is not None]
+    start = max(parameters, key=lambda row: row.layer) if parameters else at_step[0]
+    return Signature(start.backend, start.dtype, start.quantity, start.label,
+                     _place(start, problem), trajectory=True)
 
 
 def signatures(case, rows_by_backend):
