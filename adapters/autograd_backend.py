@@ -1,14 +1,17 @@
-"""HIPS autograd as a backend: autograd.numpy ops, gradients from autograd.grad."""
+"""HIPS autograd as a backend: autograd.numpy ops, gradients from autograd.grad; training with
+autograd.misc.optimizers."""
 import importlib.metadata
 import math
 
 import autograd
 import autograd.numpy as anp
 import numpy as np
+from autograd.misc.optimizers import adam, sgd
 from autograd.scipy.special import erf, expit, logsumexp
 
 from crossgrad.dtypes import numpy_dtype
 from crossgrad.problem import Gradients
+from crossgrad.reference import Trajectory
 
 DEVICE = "cpu"
 UNSUPPORTED_DTYPES = {  # dtype -> why this backend cannot compute in it
@@ -86,3 +89,64 @@ def backprop(problem, dtype):
     return Gradients(float(loss), [-g for g in dz], [rate * g for g in dw],
                      [None if layer.bias is None else rate * next(rest)
                       for layer in problem.layers])
+
+
+def _optimize(training, learning_rate, gradient, start, callback):
+    """autograd.misc.optimizers' own, over `training.steps` updates from `start`.
+
+    Its sgd is momentum in the averaging form, v ← mass·v − (1 − mass)·g, x ← x + step_size·v:
+    with mass = μ and step_size = η/(1 − μ) it is the reference's v ← μ·v − η·g (for the
+    velocity step_size·v), equal in exact arithmetic; its default step_size = η, mass = 0.9
+    would step 10× shorter. mass = 0 is plain sgd, x − η·g. Its adam is the reference's
+    m̂/(√ŝ + ε). Both keep their state in float64 (np.zeros), and so the parameters: a float32
+    run computes its losses and gradients in float32 at float32 copies of float64 parameters.
+    """
+    if training.optimizer == "adam":
+        return adam(gradient, start, callback, num_iters=training.steps, step_size=learning_rate,
+                    b1=training.betas[0], b2=training.betas[1], eps=training.eps)
+    mass = training.momentum if training.optimizer == "momentum" else 0.0
+    return sgd(gradient, start, callback, num_iters=training.steps,
+               step_size=learning_rate / (1.0 - mass), mass=mass)
+
+
+def train(problem, training, dtype):
+    """`problem` trained as `training` says with autograd.misc.optimizers (one call for all the
+    steps, its callback recording), in `dtype`; the loss and parameters at each recorded step
+    (a crossgrad.Trajectory)."""
+    cast = numpy_dtype(dtype)
+    weights = [layer.weights.astype(cast) for layer in problem.layers]
+    biases = [layer.bias.astype(cast) for layer in problem.layers if layer.bias is not None]
+    learns = {"weights": "weights" in training.update, "biases": "biases" in training.update}
+    inputs, targets = problem.inputs.astype(cast), problem.targets.astype(cast)
+    shifts = [np.zeros((len(inputs), layer.fan_out), cast) for layer in problem.layers]
+
+    def full(learned):
+        rest = iter(learned)
+        return [next(rest) if learns[part] else fixed
+                for part, fixed in (("weights", weights), ("biases", biases))]
+
+    def energy(learned):
+        return _loss((*full(learned), shifts), inputs, targets, problem)
+
+    losses, recorded = {}, Trajectory(tuple(training.record), [], [], [])
+
+    def gradient(learned, step):
+        losses[step], g = autograd.value_and_grad(energy)(learned)
+        return g
+
+    def record(learned, step, _):
+        if step in training.record:
+            recorded.losses.append(float(losses[step]))
+            layer_weights, layer_biases = full(learned)
+            rest = iter(layer_biases)
+            recorded.weights.append([w.copy() for w in layer_weights])
+            recorded.biases.append([None if layer.bias is None else next(rest).copy()
+                                    for layer in problem.layers])
+
+    with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
+        start = [part for part, name in ((weights, "weights"), (biases, "biases"))
+                 if learns[name]]  # only what learns
+        end = _optimize(training, float(problem.learning_rate), gradient, start, record)
+        losses[training.steps] = energy(end)
+    record(end, training.steps, None)
+    return recorded

@@ -1,4 +1,5 @@
-"""TensorFlow as a backend: tf.nn ops run eagerly, gradients from tf.GradientTape."""
+"""TensorFlow as a backend: tf.nn ops run eagerly, gradients from tf.GradientTape; training
+with keras optimizers under tf.function."""
 import contextlib
 import os
 import sys
@@ -30,6 +31,7 @@ with _c_stderr_muted():  # an import error is raised after, with its message
 
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
+from crossgrad.reference import Trajectory  # noqa: E402
 
 DEVICE = "cpu"  # the extra installs tensorflow-cpu
 UNSUPPORTED_DTYPES = {}  # dtype -> why this backend cannot compute in it
@@ -97,31 +99,109 @@ _quiet_dtypes = {"float16"}  # a first float16 op logs "oneDNN supports DT_HALF 
 # TF_CPP_MIN_LOG_LEVEL no longer filters; it computes with Eigen all the same
 
 
-def backprop(problem, dtype):
-    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+def _quiet_first(dtype):
+    """stderr muted for the first float16 run of this process (see _quiet_dtypes)."""
     if dtype in _quiet_dtypes:
         _quiet_dtypes.discard(dtype)
-        with _c_stderr_muted():
-            return backprop(problem, dtype)
-    cast = numpy_dtype(dtype)
-    weights = [tf.Variable(layer.weights.astype(cast)) for layer in problem.layers]
-    biases = [None if layer.bias is None else tf.Variable(layer.bias.astype(cast))
-              for layer in problem.layers]
-    x, targets = tf.constant(problem.inputs.astype(cast)), tf.constant(problem.targets.astype(cast))
+        return _c_stderr_muted()
+    return contextlib.nullcontext()
+
+
+def _forward(weights, biases, x, targets, problem):
+    """E, and each layer's pre-activation z = x @ W (+ b)."""
     pre_activations = []
-    with tf.GradientTape() as tape:
-        for w, b, layer in zip(weights, biases, problem.layers):
-            z = tf.matmul(x, w) if b is None else tf.nn.bias_add(tf.matmul(x, w), b)
-            pre_activations.append(z)  # recorded on the tape: ∂E/∂z is δ
-            x = ACTIVATIONS[layer.activation](z)
-        per_sample = LOSSES[problem.loss](x, targets)
-        loss = (tf.reduce_mean(per_sample) if problem.reduction == "mean"
-                else tf.reduce_sum(per_sample))
-    with_bias = [b for b in biases if b is not None]
-    dz, dw, db = tape.gradient(loss, (pre_activations, weights, with_bias))
+    for w, b, layer in zip(weights, biases, problem.layers):
+        z = tf.matmul(x, w) if b is None else tf.nn.bias_add(tf.matmul(x, w), b)
+        pre_activations.append(z)
+        x = ACTIVATIONS[layer.activation](z)
+    per_sample = LOSSES[problem.loss](x, targets)
+    return (tf.reduce_mean(per_sample) if problem.reduction == "mean"
+            else tf.reduce_sum(per_sample)), pre_activations
+
+
+def backprop(problem, dtype):
+    """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
+    with _quiet_first(dtype):
+        cast = numpy_dtype(dtype)
+        weights = [tf.Variable(layer.weights.astype(cast)) for layer in problem.layers]
+        biases = [None if layer.bias is None else tf.Variable(layer.bias.astype(cast))
+                  for layer in problem.layers]
+        x = tf.constant(problem.inputs.astype(cast))
+        targets = tf.constant(problem.targets.astype(cast))
+        with tf.GradientTape() as tape:
+            loss, pre_activations = _forward(weights, biases, x, targets, problem)  # ∂E/∂z: δ
+        with_bias = [b for b in biases if b is not None]
+        dz, dw, db = tape.gradient(loss, (pre_activations, weights, with_bias))
     rest = iter(db)
     # δ = −∂E/∂z, Δw = −η·∂E/∂W, Δb = −η·∂E/∂b, negated and scaled in NumPy
     return Gradients(float(loss), [-_numpy(g) for g in dz],
                      [_delta(problem.learning_rate, g) for g in dw],
                      [None if b is None else _delta(problem.learning_rate, next(rest))
                       for b in biases])
+
+
+@contextlib.contextmanager
+def _floatx(dtype):
+    """keras's default float dtype set to float64 for a float64 run, as keras's users train in
+    float64 (keras.config.set_floatx): keras makes η a variable of that dtype and turns μ and
+    the betas into tensors of it before casting them to the parameter's, so at float32 a
+    float64 run's η = 0.05 and β2 = 0.999 would be off by 1e-8 (1 − β2 by 1.3e-5 relative).
+    float16 runs keep float32, keras's advice (mixed precision, not floatx float16)."""
+    before = tf.keras.config.floatx()
+    tf.keras.config.set_floatx("float64" if dtype == "float64" else "float32")
+    try:
+        yield
+    finally:
+        tf.keras.config.set_floatx(before)
+
+
+def _optimizer(training, learning_rate):
+    """keras's own, as a TF user writes it. SGD: m ← μ·m − η·g, W ← W + m (keras 3.15
+    optimizers/sgd.py: the reference's form). Adam: W ← W − α·m/(√s + ε) with
+    α = η·√(1 − β2^t)/(1 − β1^t) (optimizers/adam.py): the paper's "efficient" form, whose ε
+    is the reference's ε·√(1 − β2^t), ε̂."""
+    if training.optimizer == "adam":
+        return tf.keras.optimizers.Adam(learning_rate, beta_1=training.betas[0],
+                                        beta_2=training.betas[1], epsilon=training.eps)
+    momentum = training.momentum if training.optimizer == "momentum" else 0.0
+    return tf.keras.optimizers.SGD(learning_rate, momentum=momentum)
+
+
+def train(problem, training, dtype):
+    """`problem` trained as `training` says with a keras optimizer on tf.Variables, in
+    `dtype`: each segment of updates between recorded steps is one call of a tf.function
+    (a tf.range loop, run as a tf.while_loop); the loss and parameters at each recorded step
+    (a crossgrad.Trajectory)."""
+    with _quiet_first(dtype), _floatx(dtype):
+        cast = numpy_dtype(dtype)
+
+        def parameter(values, part):
+            if values is None:
+                return None
+            values = tf.constant(values.astype(cast))
+            return tf.Variable(values) if part in training.update else values
+
+        weights = [parameter(layer.weights, "weights") for layer in problem.layers]
+        biases = [parameter(layer.bias, "biases") for layer in problem.layers]
+        learned = [p for p in weights + biases if isinstance(p, tf.Variable)]
+        x = tf.constant(problem.inputs.astype(cast))
+        targets = tf.constant(problem.targets.astype(cast))
+        optimizer = _optimizer(training, float(problem.learning_rate))
+        optimizer.build(learned)
+
+        @tf.function
+        def segment(updates):
+            """`updates` updates, then E at the parameters they reach."""
+            for _ in tf.range(updates):
+                with tf.GradientTape() as tape:
+                    loss = _forward(weights, biases, x, targets, problem)[0]
+                optimizer.apply_gradients(zip(tape.gradient(loss, learned), learned))
+            return _forward(weights, biases, x, targets, problem)[0]
+
+        recorded, done = Trajectory(tuple(training.record), [], [], []), 0
+        for step in training.record:
+            recorded.losses.append(float(segment(tf.constant(step - done))))
+            recorded.weights.append([_numpy(w) for w in weights])
+            recorded.biases.append([None if b is None else _numpy(b) for b in biases])
+            done = step
+    return recorded

@@ -1,4 +1,5 @@
-"""tinygrad as a backend: Tensor ops and .backward() on tinygrad's CPU device.
+"""tinygrad as a backend: Tensor ops and .backward() on tinygrad's CPU device; training with
+tinygrad.nn.optim under TinyJit.
 
 tinygrad's CPU device compiles every kernel it runs with clang (`CC`, default `clang`, taken from
 PATH: `apt-get install clang` on Debian), so a machine without clang has no tinygrad backend;
@@ -32,10 +33,13 @@ import numpy as np  # noqa: E402
 from tinygrad import Tensor, TinyJit, dtypes  # noqa: E402, I001
 import tinygrad.codegen  # noqa: E402
 import tinygrad.engine.realize  # noqa: E402
-from tinygrad.helpers import diskcache_get, diskcache_put  # noqa: E402
+from tinygrad.helpers import (DEFAULT_FLOAT, Context, diskcache_get, diskcache_put,  # noqa: E402
+                             getenv)
+from tinygrad.nn import optim  # noqa: E402
 
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
+from crossgrad.reference import Trajectory  # noqa: E402
 
 COMPILER = os.environ.get("CC", "clang")
 if shutil.which(COMPILER) is None:
@@ -144,6 +148,17 @@ def _numpy(tensor):
     return tensor.numpy()
 
 
+def _forward(weights, biases, x, targets, activations, loss_name, reduction):
+    """E, and each layer's pre-activation z = x @ W (+ b)."""
+    pre_activations = []
+    for w, b, activation in zip(weights, biases, activations):
+        z = x.linear(w, b)  # x @ w (+ b)
+        pre_activations.append(z)
+        x = ACTIVATIONS[activation](z)
+    per_sample = LOSSES[loss_name](x, targets)
+    return (per_sample.mean() if reduction == "mean" else per_sample.sum()), pre_activations
+
+
 def _gradients_of(layers, loss_name, reduction, shapes, flat):
     """E and its gradients with respect to each z, W and b, flattened into one realized Tensor
     (the inputs come the same way: one copy in and one copy out a call)."""
@@ -156,13 +171,10 @@ def _gradients_of(layers, loss_name, reduction, shapes, flat):
     rest = iter(parameters)
     weights = [next(rest) for _ in layers]
     biases = [next(rest) if bias else None for _, _, bias, _ in layers]
-    pre_activations = []
-    for w, b, (_, _, _, activation) in zip(weights, biases, layers):
-        z = x.linear(w, b)  # x @ w (+ b)
-        pre_activations.append(z)  # backward() fills .grad of every live tensor it reaches: δ
-        x = ACTIVATIONS[activation](z)
-    per_sample = LOSSES[loss_name](x, targets)
-    loss = per_sample.mean() if reduction == "mean" else per_sample.sum()
+    # backward() fills .grad of every live tensor it reaches: each z's is δ
+    loss, pre_activations = _forward(weights, biases, x, targets,
+                                     [activation for *_, activation in layers], loss_name,
+                                     reduction)
     loss.backward()
     grads = [t.grad for t in pre_activations + weights + [b for b in biases if b is not None]]
     return Tensor.cat(*(t.flatten() for t in [loss] + grads)).realize()
@@ -198,3 +210,67 @@ def backprop(problem, dtype):
     return Gradients(float(loss), [-g for g in dz], [rate * g for g in dw],
                      [None if layer.bias is None else rate * next(db)
                       for layer in problem.layers])
+
+
+def _optimizer(training, parameters, learning_rate, dtype):
+    """tinygrad.nn.optim's own (0.14, nn/optim.py). SGD: b ← μ·b + g, W ← W − η·b, torch's
+    form. Adam: W ← W − η·m̂/(√ŝ + ε), the reference's. Their state (b; m and s) has the dtype
+    of the OPTIM_DTYPE setting, float32 by default, and η is a tensor of at least float32 and
+    DEFAULT_FLOAT: a float64 run sets both to float64, as a tinygrad user must (SGD's momentum
+    fails with "assign dtype mismatch" otherwise). Adam's β1^t and β2^t stay float32 (Adam
+    makes them so whatever the settings), and float16 runs keep float32 state and η."""
+    saved = os.environ.get("OPTIM_DTYPE")
+    os.environ["OPTIM_DTYPE"] = "float64" if dtype == "float64" else saved or "float32"
+    getenv.cache_clear()  # tinygrad reads its settings through one functools.cache
+    try:
+        with Context(DEFAULT_FLOAT="float64" if dtype == "float64" else DEFAULT_FLOAT.value):
+            if training.optimizer == "adam":
+                return optim.Adam(parameters, lr=learning_rate, b1=training.betas[0],
+                                  b2=training.betas[1], eps=training.eps)
+            momentum = training.momentum if training.optimizer == "momentum" else 0.0
+            return optim.SGD(parameters, lr=learning_rate, momentum=momentum)
+    finally:
+        if saved is None:
+            del os.environ["OPTIM_DTYPE"]
+        else:
+            os.environ["OPTIM_DTYPE"] = saved
+        getenv.cache_clear()
+
+
+def train(problem, training, dtype):
+    """`problem` trained as `training` says with tinygrad.nn.optim, each update one TinyJit
+    call (from the third on, its kernels replayed), in `dtype`; the loss and parameters at each
+    recorded step (a crossgrad.Trajectory)."""
+    weights = [_tensor(layer.weights, dtype) for layer in problem.layers]
+    biases = [None if layer.bias is None else _tensor(layer.bias, dtype)
+              for layer in problem.layers]
+    learned = [t for part, tensors in (("weights", weights), ("biases", biases))
+               if part in training.update for t in tensors if t is not None]
+    x, targets = _tensor(problem.inputs, dtype), _tensor(problem.targets, dtype)
+    tensors = [t for t in weights + biases + [x, targets] if t is not None]
+    optimizer = _optimizer(training, learned, float(problem.learning_rate), dtype)
+    activations = [layer.activation for layer in problem.layers]
+
+    def energy():
+        return _forward(weights, biases, x, targets, activations, problem.loss,
+                        problem.reduction)[0]
+
+    @TinyJit
+    def update():
+        """E at the current parameters, and one update (the loss first: the step's gradient)."""
+        for t in tensors:  # backward() fills every tensor's .grad: a frozen one's would grow
+            t.grad = None
+        loss = energy()
+        loss.backward()
+        return loss.realize(*optimizer.schedule_step())
+
+    recorded, record = Trajectory(tuple(training.record), [], [], []), set(training.record)
+    with Context(TRAINING=1):  # tinygrad's optimizers step only in training mode
+        for step in range(training.steps + 1):
+            if step in record:
+                recorded.weights.append([_numpy(w) for w in weights])
+                recorded.biases.append([None if b is None else _numpy(b) for b in biases])
+            loss = energy() if step == training.steps else update()
+            if step in record:  # not .item(): a float16 one needs Python 3.12
+                recorded.losses.append(float(_numpy(loss)))
+    return recorded
