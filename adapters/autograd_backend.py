@@ -91,7 +91,7 @@ def backprop(problem, dtype):
                       for layer in problem.layers])
 
 
-def _optimize(training, learning_rate, gradient, start, callback):
+def _optimize(training, learning_rate, gradient, start):
     """autograd.misc.optimizers' own, over `training.steps` updates from `start`.
 
     Its sgd is momentum in the averaging form, v ← mass·v − (1 − mass)·g, x ← x + step_size·v:
@@ -102,23 +102,25 @@ def _optimize(training, learning_rate, gradient, start, callback):
     run computes its losses and gradients in float32 at float32 copies of float64 parameters.
     """
     if training.optimizer == "adam":
-        return adam(gradient, start, callback, num_iters=training.steps, step_size=learning_rate,
+        return adam(gradient, start, num_iters=training.steps, step_size=learning_rate,
                     b1=training.betas[0], b2=training.betas[1], eps=training.eps)
     mass = training.momentum if training.optimizer == "momentum" else 0.0
-    return sgd(gradient, start, callback, num_iters=training.steps,
+    return sgd(gradient, start, num_iters=training.steps,
                step_size=learning_rate / (1.0 - mass), mass=mass)
 
 
 def train(problem, training, dtype):
     """`problem` trained as `training` says with autograd.misc.optimizers (one call for all the
-    steps, its callback recording), in `dtype`; the loss and parameters at each recorded step
-    (a crossgrad.Trajectory)."""
+    steps), in `dtype`; the loss and parameters at each recorded step (a crossgrad.Trajectory),
+    recorded where the optimizer asks for the step's gradient (its callback would unflatten the
+    parameters once more a step: a fifth of the time)."""
     cast = numpy_dtype(dtype)
     weights = [layer.weights.astype(cast) for layer in problem.layers]
     biases = [layer.bias.astype(cast) for layer in problem.layers if layer.bias is not None]
     learns = {"weights": "weights" in training.update, "biases": "biases" in training.update}
     inputs, targets = problem.inputs.astype(cast), problem.targets.astype(cast)
     shifts = [np.zeros((len(inputs), layer.fan_out), cast) for layer in problem.layers]
+    recorded = Trajectory(tuple(training.record), [], [], [])
 
     def full(learned):
         rest = iter(learned)
@@ -128,25 +130,25 @@ def train(problem, training, dtype):
     def energy(learned):
         return _loss((*full(learned), shifts), inputs, targets, problem)
 
-    losses, recorded = {}, Trajectory(tuple(training.record), [], [], [])
+    def record(learned, loss):
+        recorded.losses.append(float(loss))
+        layer_weights, layer_biases = full(learned)
+        rest = iter(layer_biases)
+        recorded.weights.append([w.copy() for w in layer_weights])
+        recorded.biases.append([None if layer.bias is None else next(rest).copy()
+                                for layer in problem.layers])
 
     def gradient(learned, step):
-        losses[step], g = autograd.value_and_grad(energy)(learned)
-        return g
-
-    def record(learned, step, _):
+        """∂E/∂(what learns) at `step` updates, recording E and the parameters there."""
+        loss, g = autograd.value_and_grad(energy)(learned)
         if step in training.record:
-            recorded.losses.append(float(losses[step]))
-            layer_weights, layer_biases = full(learned)
-            rest = iter(layer_biases)
-            recorded.weights.append([w.copy() for w in layer_weights])
-            recorded.biases.append([None if layer.bias is None else next(rest).copy()
-                                    for layer in problem.layers])
+            record(learned, loss)
+        return g
 
     with np.errstate(all="ignore"):  # a NaN or Inf result is labelled non_finite, not warned of
         start = [part for part, name in ((weights, "weights"), (biases, "biases"))
                  if learns[name]]  # only what learns
-        end = _optimize(training, float(problem.learning_rate), gradient, start, record)
-        losses[training.steps] = energy(end)
-    record(end, training.steps, None)
+        end = _optimize(training, float(problem.learning_rate), gradient, start)
+        if training.steps in training.record:
+            record(end, energy(end))
     return recorded
