@@ -61,11 +61,12 @@ def version():
 
 def _loss(parameters, inputs, targets, problem):
     """E as a function of (weights, biases, shifts), a zero shift added to each pre-activation:
-    the gradient with respect to a shift s_l at 0 is ∂E/∂z_l, which is how autograd yields δ."""
+    the gradient with respect to a shift s_l at 0 is ∂E/∂z_l, which is how autograd yields δ
+    (None: no shift, where δ is not asked for)."""
     weights, biases, shifts = parameters
     rest, x = iter(biases), inputs
     for w, s, layer in zip(weights, shifts, problem.layers):
-        z = anp.dot(x, w) + s
+        z = anp.dot(x, w) if s is None else anp.dot(x, w) + s
         if layer.bias is not None:
             z = z + next(rest)
         x = ACTIVATIONS[layer.activation](z)
@@ -119,7 +120,7 @@ def train(problem, training, dtype):
     biases = [layer.bias.astype(cast) for layer in problem.layers if layer.bias is not None]
     learns = {"weights": "weights" in training.update, "biases": "biases" in training.update}
     inputs, targets = problem.inputs.astype(cast), problem.targets.astype(cast)
-    shifts = [np.zeros((len(inputs), layer.fan_out), cast) for layer in problem.layers]
+    shifts = [None] * len(problem.layers)
     recorded = Trajectory(tuple(training.record), [], [], [])
 
     def full(learned):
