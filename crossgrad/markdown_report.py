@@ -1,8 +1,12 @@
 """The two Markdown files: summary.md, the table at a glance, and agreement.md, the details."""
 import numpy as np
+import pandas as pd
 
-from crossgrad.cells import LEGEND, NOT_RUN, cell_text, grid, network_text
+from crossgrad.cells import LEGEND, NOT_RUN, WORDS, cell_text, column_label, grid, network_text
+from crossgrad.training.drift import COLUMNS as DRIFT_COLUMNS
 from crossgrad.triage import LARGE
+
+TRAJECTORIES_SHOWN = 50  # a large report's training cases at most, in the order it shows cases
 
 LINKS = {"summary.md": "the table at a glance", "agreement.md": "the details",
          "agreement.html": "the page with the heatmap (open it from disk)",
@@ -60,10 +64,50 @@ def folder_table(plan):
             "at the worst element: above 1 is outside).", "", table.to_markdown(), ""]
 
 
-def summary(top, cells, truth_rows, plan):
-    """summary.md: the Header's facts as a list, then cases × backend/dtype, then the heatmap,
-    then how exact the reference itself is. For a large report (see triage) the cases that need
-    eyes come first, then the closest passing ones, then one row per folder."""
+def _trajectory_cell(worst, first, growth, final):
+    """'pass 2.00e-06, +1.52e-03/step' or '**✗ fail** 3.10e-02 from step 100, +2.05e-02/step',
+    from a drift table's strings (blank where the run has no such number)."""
+    word = WORDS.get(worst, worst)
+    if worst in WORDS:
+        word = f"*{word}*" if worst == "expected_divergence" else f"**{word}**"
+    text = f"{word} {final}".strip() + (f" from step {first}" if first else "")
+    return text + (f", {growth}/step" if growth else "")
+
+
+def trajectory_table(trajectories, plan):
+    """summary.md's Trajectories: a row per training case, a cell per backend and dtype, from
+    the drift tables that the page's Trajectories section shows (`trajectories` maps a training
+    case to its drift.table). A large report lists those of its shown cases, in their order, at
+    most TRAJECTORIES_SHOWN."""
+    names = [name for name in plan.shown if name in trajectories]
+    shown = names[:TRAJECTORIES_SHOWN] if plan.large else names
+    if not shown:
+        return []
+    first, growth, final, worst = DRIFT_COLUMNS[2:]
+    runs = pd.concat([trajectories[name].assign(case=name) for name in shown], ignore_index=True)
+    runs["column"] = [column_label(b, d) for b, d in zip(runs["backend"], runs["dtype"])]
+    runs["text"] = [_trajectory_cell(*values) for values in zip(runs[worst], runs[first],
+                                                                  runs[growth], runs[final])]
+    table = grid(runs, "case", "text").fillna(NOT_RUN)
+    table.index.name = "case"
+    left_out = len(trajectories) - len(shown)
+    more = [f"{left_out:,} more training cases are not listed (a large report lists those of "
+            "the cases above, what needs eyes first); their rows are in "
+            "[agreement.csv](agreement.csv).", ""] if plan.large and left_out else []
+    return ["## Trajectories", "",
+            "Each training case's run per backend and dtype against the float64 reference "
+            "trajectory: the worst status of its recorded steps, the final rel_l2 of the weights "
+            "(the worst layer), \"from step N\": the first recorded step outside its tolerance, "
+            "and the drift per step (the slope of log10 rel_l2). The charts are "
+            "drift_CASE.png, and the page's Trajectories section.", "",
+            table.to_markdown(), "", *more]
+
+
+def summary(top, cells, truth_rows, plan, trajectories=None):
+    """summary.md: the Header's facts as a list, then cases × backend/dtype, then the training
+    cases' trajectories (`trajectories`: {case: its drift.table}), then the heatmap, then how
+    exact the reference itself is. For a large report (see triage) the cases that need eyes
+    come first, then the closest passing ones, then one row per folder."""
     lines = ["# crossgrad summary", "",
              "How closely each backend's error terms, weight deltas and bias deltas agree with "
              "the float64 NumPy reference, case by case. " + _links("summary.md") + ".", "",
@@ -72,7 +116,7 @@ def summary(top, cells, truth_rows, plan):
              f"- **Machine:** {top.machine}",
              f"- **Counts:** {top.counts_line()}", "", *notices(top), *large_intro(plan)]
     lines += [_table(cells, "case", "case"), ""] if not cells.empty else ["No case ran.", ""]
-    lines += [LEGEND, "", *folder_table(plan),
+    lines += [LEGEND, "", *trajectory_table(trajectories or {}, plan), *folder_table(plan),
               "![Heatmap: each cell's share of its tolerance used, on a log scale, per case and "
               "backend/dtype](heatmap.png)", ""]
     return "\n".join(lines + reference_accuracy(truth_rows))

@@ -186,7 +186,9 @@ def _write(store, out, cases, now, errors):
     trajectories = _trajectories(store, [c.name for c in cases if c.training is not None])
     contents = {
         "agreement.csv": store.write_csv,
-        "summary.md": markdown_report.summary(top, summary, store.truth_frame(), plan),
+        "summary.md": markdown_report.summary(top, summary, store.truth_frame(), plan,
+                                              {name: table for name, (table, _)
+                                               in trajectories.items()}),
         "agreement.md": markdown_report.details(store, top, cells_by_case, by_name, plan),
         "agreement.html": html_report.page(top, summary, plan, by_name, cells_by_case,
                                            rows_by_case, messages,
