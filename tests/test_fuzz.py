@@ -1,5 +1,7 @@
 """crossgrad fuzz: draws that replay, a shrinker that keeps the signature, case files that
-validate and reproduce, exit codes, and four planted bugs found and shrunk."""
+validate and reproduce, exit codes, and four planted bugs found and shrunk; training draws
+that validate, and two planted training bugs found, shrunk with their training, and failed by
+crossgrad report at their step."""
 import re
 import sys
 from pathlib import Path
