@@ -254,6 +254,37 @@ def test_a_drawn_training_case_validates_against_the_schema_and_loads(tmp_path):
                                                         _arrays(case.problem)))
 
 
+def test_a_trajectory_failure_has_a_signature_of_its_own():
+    """At the first failing step, the weights or biases nearest the output before the loss;
+    the loss alone where no parameter fails; a single step's failure wins over its
+    trajectory's."""
+    from crossgrad.compare import Comparison
+    from crossgrad.fuzzing.signature import Signature
+    problem = Problem((Layer(np.ones((1, 1)), np.ones(1), "tanh"),
+                       Layer(np.ones((1, 1)), np.ones(1), "identity")),
+                      np.ones((1, 1)), np.ones((1, 1)), "half_squared_error", "mean", 0.5)
+
+    def row(quantity, layer, status, step=None, label="mismatch"):
+        return Comparison(case="c", backend="b", dtype="float32", device="cpu", layer=layer,
+                          quantity=quantity, compared_to="reference", status=status, step=step,
+                          label=label if status == "fail" else "")
+
+    trajectory = [row("loss", None, "pass", 1), row("weights", 1, "pass", 1),
+                  row("loss", None, "fail", 2), row("weights", 0, "fail", 2),
+                  row("weights", 1, "pass", 2), row("biases", 0, "fail", 2),
+                  row("biases", 1, "fail", 2, "precision"), row("weights", 1, "fail", 5)]
+    one_step = [row("error_term", 1, "pass"), row("error_term", 0, "pass")]
+    assert signature_of(one_step + trajectory, problem) == Signature(
+        "b", "float32", "biases", "precision", "output", trajectory=True)
+    assert str(signature_of(trajectory, problem)) == \
+        "b · float32 · trajectory · biases · precision · output layer"
+    assert signature_of([row("loss", None, "fail", 3)], problem) == Signature(
+        "b", "float32", "loss", "mismatch", "", trajectory=True)
+    failing_step = [row("error_term", 1, "pass"), row("error_term", 0, "fail")]
+    assert signature_of(failing_step + trajectory, problem) == Signature(
+        "b", "float32", "error_term", "mismatch", "hidden")
+
+
 def test_a_trajectory_is_shrunk_to_fewer_steps_and_the_plainer_optimizer():
     """Kept while a momentum run records a step of at least 3 with the biases learning: 40
     steps become 3, recorded at 3 alone; adam becomes momentum (sgd is refused), the weights
