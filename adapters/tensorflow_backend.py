@@ -1,6 +1,7 @@
 """TensorFlow as a backend: tf.nn ops run eagerly, gradients from tf.GradientTape; training
 with keras optimizers under tf.function."""
 import contextlib
+import functools
 import os
 import sys
 
@@ -29,6 +30,7 @@ def _c_stderr_muted():
 with _c_stderr_muted():  # an import error is raised after, with its message
     import tensorflow as tf  # noqa: E402
 
+from crossgrad.adapters import topology  # noqa: E402
 from crossgrad.dtypes import numpy_dtype  # noqa: E402
 from crossgrad.problem import Gradients  # noqa: E402
 from crossgrad.reference import Trajectory  # noqa: E402
@@ -107,15 +109,15 @@ def _quiet_first(dtype):
     return contextlib.nullcontext()
 
 
-def _forward(weights, biases, x, targets, problem):
+def _forward(weights, biases, x, targets, activations, loss, reduction):
     """E, and each layer's pre-activation z = x @ W (+ b)."""
     pre_activations = []
-    for w, b, layer in zip(weights, biases, problem.layers):
+    for w, b, activation in zip(weights, biases, activations):
         z = tf.matmul(x, w) if b is None else tf.nn.bias_add(tf.matmul(x, w), b)
         pre_activations.append(z)
-        x = ACTIVATIONS[layer.activation](z)
-    per_sample = LOSSES[problem.loss](x, targets)
-    return (tf.reduce_mean(per_sample) if problem.reduction == "mean"
+        x = ACTIVATIONS[activation](z)
+    per_sample = LOSSES[loss](x, targets)
+    return (tf.reduce_mean(per_sample) if reduction == "mean"
             else tf.reduce_sum(per_sample)), pre_activations
 
 
@@ -129,7 +131,9 @@ def backprop(problem, dtype):
         x = tf.constant(problem.inputs.astype(cast))
         targets = tf.constant(problem.targets.astype(cast))
         with tf.GradientTape() as tape:
-            loss, pre_activations = _forward(weights, biases, x, targets, problem)  # ∂E/∂z: δ
+            loss, pre_activations = _forward(  # ∂E/∂z: δ
+                weights, biases, x, targets, [layer.activation for layer in problem.layers],
+                problem.loss, problem.reduction)
         with_bias = [b for b in biases if b is not None]
         dz, dw, db = tape.gradient(loss, (pre_activations, weights, with_bias))
     rest = iter(db)
@@ -143,10 +147,10 @@ def backprop(problem, dtype):
 @contextlib.contextmanager
 def _floatx(dtype):
     """keras's default float dtype set to float64 for a float64 run, as keras's users train in
-    float64 (keras.config.set_floatx): keras makes η a variable of that dtype and turns μ and
-    the betas into tensors of it before casting them to the parameter's, so at float32 a
-    float64 run's η = 0.05 and β2 = 0.999 would be off by 1e-8 (1 − β2 by 1.3e-5 relative).
-    float16 runs keep float32, keras's advice (mixed precision, not floatx float16)."""
+    float64 (keras.config.set_floatx): keras makes η a variable of that dtype, so at float32 a
+    float64 run's η = 0.05 would be off by 1.5e-8 relative. (μ and the betas it casts from
+    Python floats, through float32 whatever floatx is: declared in the cases.) float16 runs
+    keep float32, keras's advice (mixed precision, not floatx float16)."""
     before = tf.keras.config.floatx()
     tf.keras.config.set_floatx("float64" if dtype == "float64" else "float32")
     try:
@@ -155,49 +159,73 @@ def _floatx(dtype):
         tf.keras.config.set_floatx(before)
 
 
-def _optimizer(training, learning_rate):
+def _optimizer(optimizer, learning_rate, momentum, betas, eps):
     """keras's own, as a TF user writes it. SGD: m ← μ·m − η·g, W ← W + m (keras 3.15
     optimizers/sgd.py: the reference's form). Adam: W ← W − α·m/(√s + ε) with
     α = η·√(1 − β2^t)/(1 − β1^t) (optimizers/adam.py): the paper's "efficient" form, whose ε
     is the reference's ε·√(1 − β2^t), ε̂."""
-    if training.optimizer == "adam":
-        return tf.keras.optimizers.Adam(learning_rate, beta_1=training.betas[0],
-                                        beta_2=training.betas[1], epsilon=training.eps)
-    momentum = training.momentum if training.optimizer == "momentum" else 0.0
-    return tf.keras.optimizers.SGD(learning_rate, momentum=momentum)
+    if optimizer == "adam":
+        return tf.keras.optimizers.Adam(learning_rate, beta_1=betas[0], beta_2=betas[1],
+                                        epsilon=eps)
+    return tf.keras.optimizers.SGD(learning_rate,
+                                   momentum=momentum if optimizer == "momentum" else 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _trainer(network, dtype, optimizer_settings, update):
+    """For one topology, dtype, optimizer and what learns: tf.Variables for the parameters, the
+    inputs and the targets, a built keras optimizer, and `segment(updates)`, a tf.function that
+    makes `updates` updates and returns E there. Made and traced once (about two thirds of a
+    short run's time); each `train` assigns its numbers and zeros the optimizer's state."""
+    layers, batch, loss, reduction = network
+    cast = numpy_dtype(dtype)
+
+    def variable(shape, part=None):
+        return tf.Variable(np.zeros(shape, cast), trainable=part in update)
+
+    weights = [variable((fan_in, fan_out), "weights") for fan_in, fan_out, _, _ in layers]
+    biases = [variable((fan_out,), "biases") if bias else None for _, fan_out, bias, _ in layers]
+    x, targets = variable((batch, layers[0][0])), variable((batch, layers[-1][1]))
+    learned = [v for v in weights + biases if v is not None and v.trainable]
+    optimizer = _optimizer(*optimizer_settings)
+    optimizer.build(learned)
+    activations = [activation for *_, activation in layers]
+
+    def energy():
+        return _forward(weights, biases, x, targets, activations, loss, reduction)[0]
+
+    @tf.function
+    def segment(updates):
+        """`updates` updates, then E at the parameters they reach."""
+        for _ in tf.range(updates):
+            with tf.GradientTape() as tape:
+                value = energy()
+            optimizer.apply_gradients(zip(tape.gradient(value, learned), learned))
+        return energy()
+
+    return weights, biases, x, targets, optimizer, segment
 
 
 def train(problem, training, dtype):
     """`problem` trained as `training` says with a keras optimizer on tf.Variables, in
-    `dtype`: each segment of updates between recorded steps is one call of a tf.function
-    (a tf.range loop, run as a tf.while_loop); the loss and parameters at each recorded step
-    (a crossgrad.Trajectory)."""
+    `dtype`: each stretch of updates between recorded steps is one call of a tf.function (a
+    tf.range loop, run as a tf.while_loop; one per topology, dtype and optimizer); the loss and
+    parameters at each recorded step (a crossgrad.Trajectory)."""
+    cast = numpy_dtype(dtype)
+    settings = (training.optimizer, float(problem.learning_rate), training.momentum,
+                tuple(training.betas), training.eps)
     with _quiet_first(dtype), _floatx(dtype):
-        cast = numpy_dtype(dtype)
-
-        def parameter(values, part):
-            if values is None:
-                return None
-            values = tf.constant(values.astype(cast))
-            return tf.Variable(values) if part in training.update else values
-
-        weights = [parameter(layer.weights, "weights") for layer in problem.layers]
-        biases = [parameter(layer.bias, "biases") for layer in problem.layers]
-        learned = [p for p in weights + biases if isinstance(p, tf.Variable)]
-        x = tf.constant(problem.inputs.astype(cast))
-        targets = tf.constant(problem.targets.astype(cast))
-        optimizer = _optimizer(training, float(problem.learning_rate))
-        optimizer.build(learned)
-
-        @tf.function
-        def segment(updates):
-            """`updates` updates, then E at the parameters they reach."""
-            for _ in tf.range(updates):
-                with tf.GradientTape() as tape:
-                    loss = _forward(weights, biases, x, targets, problem)[0]
-                optimizer.apply_gradients(zip(tape.gradient(loss, learned), learned))
-            return _forward(weights, biases, x, targets, problem)[0]
-
+        weights, biases, x, targets, optimizer, segment = _trainer(
+            topology(problem), dtype, settings, tuple(training.update))
+        for layer, w, b in zip(problem.layers, weights, biases):
+            w.assign(layer.weights.astype(cast))
+            if b is not None:
+                b.assign(layer.bias.astype(cast))
+        x.assign(problem.inputs.astype(cast))
+        targets.assign(problem.targets.astype(cast))
+        for state in optimizer.variables:  # the step count, momenta; η is the trainer's own
+            if state.name != "learning_rate":
+                state.assign(np.zeros(state.shape, state.dtype))
         recorded, done = Trajectory(tuple(training.record), [], [], []), 0
         for step in training.record:
             recorded.losses.append(float(segment(tf.constant(step - done))))

@@ -2,6 +2,7 @@
 update as that framework writes it, worked by hand, and by how much it differs from the
 reference's where it does (keras's ε̂ and float32 constants, tinygrad's float32 β^t)."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -160,3 +161,18 @@ def test_the_declared_optimizer_divergences_reproduce(case_name, backend, dtype)
         r.message() for r in rows if r.failed]
     assert all("keras" in r.divergence or "tinygrad" in r.divergence
                for r in rows if r.status == "expected_divergence")
+
+
+@pytest.mark.parametrize("backend", FRAMEWORKS)
+def test_a_run_starts_afresh_after_another_of_the_same_topology(backend):
+    """tensorflow keeps one traced trainer per topology and optimizer: Adam on w₀ = 0.8, then
+    on w₀ = −2, then on 0.8 again gives the first trajectory bit for bit (no moments, step
+    count or parameters left over)."""
+    adapter, training = _available(backend), Training(5, "adam", record=(0, 2, 5))
+    first = adapter.train(_one_weight(), training, "float32")
+    other = Layer(np.array([[-2.0]]), None, "identity")
+    adapter.train(replace(_one_weight(), layers=(other,)), training, "float32")
+    again = adapter.train(_one_weight(), training, "float32")
+    assert first.losses == again.losses
+    for a, b in zip(first.weights, again.weights):
+        assert a[0].tobytes() == b[0].tobytes()
