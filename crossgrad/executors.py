@@ -68,18 +68,32 @@ def units(runs, gpu_backends=(), unit_cases=UNIT_CASES):
     return found
 
 
+# The topology whose compiled programs this process holds (see run_unit).
+_held = {"topology": None}
+
+
 def run_unit(unit, referee_names=(), batch=False):
     """The rows of each of `unit`'s runs (what a worker process executes)."""
+    topology = adapters.topology(unit.runs[0][0].problem)
+    if topology != _held["topology"]:
+        _drop_compiled_programs()
+        _held["topology"] = topology
     try:
         return runner.run_many(unit.runs, referee_names, batch)
     finally:
         runner.forget()  # the next unit's cases are others: free this one's results
-        # and its compiled JAX programs: a worker that kept every topology's programs held
-        # 0.6 GiB at 10,000 cases; a later unit of the same topology loads them again from
-        # the persistent cache (adapters/compile_cache.py), at 1,000 cases 0.48 -> 0.36 GiB
-        if "jax" in sys.modules:
-            sys.modules["jax"].clear_caches()
         _return_free_memory()
+
+
+def _drop_compiled_programs():
+    """Free the compiled JAX programs of the topology before. A worker that kept every
+    topology's programs held 0.6 GiB at 10,000 cases; dropping them after every unit instead
+    (32 cases) made each unit trace its programs again and read them from the persistent cache
+    (adapters/compile_cache.py), about 0.4 s a program: most of a small case's time. Units of
+    one topology are handed out one after another (units() groups them; execute() sorts them
+    by a cost they share), so a worker keeps one topology's programs while its units last."""
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()
 
 
 def _return_free_memory():
@@ -119,10 +133,22 @@ def execute(runs, referee_names=(), executor="serial", workers=None, scheduler=N
         for unit in units(runs, gpu_backends):
             finish(unit, run_unit(unit, referee_names, batch))
         return results
-    todo = sorted(units(runs, gpu_backends), key=lambda u: -u.cost)
+    todo = _largest_first(units(runs, gpu_backends))
     (_processes if executor == "processes" else _dask)(todo, referee_names, batch, workers,
                                                        scheduler, finish)
     return results
+
+
+def _largest_first(found):
+    """`found` (units, each topology's together) with the costliest topologies' units first,
+    so that the pool's last units are small; each topology's units stay one after another, so
+    that a worker runs them in turn on the same compiled programs (run_unit)."""
+    groups = {}
+    for unit in found:
+        key = (adapters.topology(unit.runs[0][0].problem), bool(unit.resources))
+        groups.setdefault(key, []).append(unit)
+    return [unit for group in sorted(groups.values(), key=lambda group: -group[0].cost)
+            for unit in group]
 
 
 def resolve(executor, run_count, workers=None):

@@ -52,6 +52,26 @@ def test_units_keep_a_topology_together_and_split_off_gpu_backends(runs):
     assert len(executors.units(runs, unit_cases=1)) == len(units) + 2  # one case per unit
 
 
+def test_a_worker_drops_its_compiled_programs_only_when_the_topology_changes(runs, monkeypatch):
+    # units of one case each: the two saturation cases and the two seed-network cases give
+    # two topologies of two units; every topology's units run one after another, so the
+    # programs are dropped once per topology, not once per unit (each drop costs a trace and
+    # a cache read per program: most of a small case's time at 10,000 cases)
+    dropped = []
+    monkeypatch.setattr(executors, "_drop_compiled_programs", lambda: dropped.append(1))
+    monkeypatch.setitem(executors._held, "topology", None)
+    monkeypatch.setattr(runner, "run_many", lambda unit_runs, *_: [[] for _ in unit_runs])
+    todo = executors._largest_first(executors.units(runs, unit_cases=1))
+    topologies = [executors.adapters.topology(u.runs[0][0].problem) for u in todo]
+    changes = sum(a != b for a, b in zip(topologies, topologies[1:])) + 1
+    assert len(todo) == len(CASE_FILES) and changes == len(set(topologies)) == 4
+    for unit in todo:
+        executors.run_unit(unit)
+    assert len(dropped) == changes
+    costs = [u.cost for u in todo]
+    assert costs[0] == max(costs)  # the costliest topology's units first
+
+
 def test_auto_uses_processes_only_for_large_runs_on_several_cpus():
     assert executors.resolve("auto", executors.AUTO_PROCESSES_FROM - 1, workers=2) == "serial"
     assert executors.resolve("auto", executors.AUTO_PROCESSES_FROM, workers=2) == "processes"
