@@ -151,20 +151,21 @@ def directional_derivatives(problem, dtype, directions):
                      for direction in directions])
 
 
-def _optax(optimizer, learning_rate, momentum, betas, eps):
+def _optax(optimizer, learning_rate, momentum, b1, b2, eps):
     """optax's own: sgd, sgd with momentum (t ← g + μ·t, update −η·t) or adam."""
     import optax  # only a training case needs it
     if optimizer == "adam":
-        return optax.adam(learning_rate, b1=betas[0], b2=betas[1], eps=eps)
+        return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
     return optax.sgd(learning_rate, momentum=momentum if optimizer == "momentum" else None)
 
 
-def _trajectory(learned, fixed, inputs, targets, segments, activations, loss, reduction,
-                optimizer):
+def _trajectory(learned, fixed, inputs, targets, segments, constants, activations, loss,
+                reduction, optimizer):
     """The loss and learned parameters after each segment of updates (`segments`: how many
-    updates between recorded steps), all of it one lax.scan of lax.fori_loops."""
+    updates between recorded steps), all of it one lax.scan of lax.fori_loops; `constants`:
+    η, μ, β1, β2, ε, traced."""
     import optax
-    transform = _optax(*optimizer)
+    transform = _optax(optimizer, *constants)
     shifts = [jnp.zeros((inputs.shape[0], w.shape[1]), inputs.dtype)
               for w in {**fixed, **learned}["weights"]]
 
@@ -185,24 +186,41 @@ def _trajectory(learned, fixed, inputs, targets, segments, activations, loss, re
     return jax.lax.scan(segment, (learned, transform.init(learned)), segments)[1]
 
 
+# One compilation per topology, dtype, what learns, optimizer name and bucket of recorded steps.
+# η, μ, β1, β2 and ε are traced Python floats, which jit makes weakly typed float64 scalars:
+# optax's arithmetic among them (1 − β1, β1^t) is float64 as it was with static Python floats,
+# and each meets the parameters rounded to their dtype (float32 stays float32). Arrays of the
+# parameters' dtype would not do: 1 − β1 in float32 is 0.100000024 where 1 − 0.9 rounds to 0.1.
+# What XLA can no longer do is fold known constants, so a few runs move in their last bits
+# (β1 = 0.5 made (1 − β1)·g + β1·m into (g + m)·0.5); cases/training's trajectories do not.
 _train = jax.jit(_trajectory, static_argnames=STATIC + ("optimizer",),
                  compiler_options=COMPILER_OPTIONS)
 
 
+def _bucket(count):
+    """The segments' padded length: 1 for one recorded step, where the shrinker mostly ends (XLA
+    drops a loop of one, and compiles it in 0.6 of the time of 2 to 8), else the next power of
+    two from 8 (a drawn training records 2 to 7 steps)."""
+    return 1 if count <= 1 else max(8, 1 << (count - 1).bit_length())
+
+
 def train(problem, training, dtype):
     """`problem` trained as `training` says with optax, the whole loop one compiled program
-    (one per topology, optimizer and count of recorded steps), in `dtype`; a Trajectory."""
+    (one per topology, dtype, what learns, optimizer and bucket of the count of recorded steps,
+    whatever η, μ, β and ε), in `dtype`; a Trajectory."""
     weights, biases, _, inputs, targets = _arrays(problem, dtype)
     parts = {"weights": weights, "biases": biases}
     learned = {name: value for name, value in parts.items() if name in training.update}
     fixed = {name: value for name, value in parts.items() if name not in training.update}
     record = np.array(training.record)
-    segments = np.diff(record, prepend=0).astype(np.int32)
-    optimizer = (training.optimizer, float(problem.learning_rate), training.momentum,
-                 tuple(training.betas), training.eps)
-    losses, history = _train(learned, fixed, inputs, targets, segments, optimizer=optimizer,
-                             **_static(problem))
-    history = jax.tree_util.tree_map(np.asarray, history)
+    segments = np.zeros(_bucket(len(record)), np.int32)  # zero-length segments: no updates
+    segments[:len(record)] = np.diff(record, prepend=0)
+    constants = tuple(float(c) for c in (problem.learning_rate, training.momentum,
+                                         *training.betas, training.eps))
+    losses, history = _train(learned, fixed, inputs, targets, segments, constants,
+                             optimizer=training.optimizer, **_static(problem))
+    losses, history = jax.tree_util.tree_map(lambda v: np.asarray(v)[:len(record)],
+                                             (losses, history))
 
     def at(name, k):
         found = history[name] if name in history else [np.stack([v] * len(record))
@@ -210,6 +228,6 @@ def train(problem, training, dtype):
                                                        for v in fixed[name]]
         return [None if v is None else v[k] for v in found]
 
-    return Trajectory(tuple(training.record), [float(v) for v in np.asarray(losses)],
+    return Trajectory(tuple(training.record), [float(v) for v in losses],
                       [at("weights", k) for k in range(len(record))],
                       [at("biases", k) for k in range(len(record))])
