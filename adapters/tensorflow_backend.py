@@ -214,7 +214,10 @@ def train(problem, training, dtype):
     cast = numpy_dtype(dtype)
     settings = (training.optimizer, float(problem.learning_rate), training.momentum,
                 tuple(training.betas), training.eps)
-    with _quiet_first(dtype), _floatx(dtype):
+    # stderr muted for the whole run: once JAX has started absl's logging, grappler logs
+    # "Not handling type DT_DOUBLE" (util.cc) a few times for each float64 trainer it
+    # optimizes, into the report's output; an error is raised, not printed, all the same
+    with _c_stderr_muted(), _floatx(dtype):
         weights, biases, x, targets, optimizer, segment = _trainer(
             topology(problem), dtype, settings, tuple(training.update))
         for layer, w, b in zip(problem.layers, weights, biases):
