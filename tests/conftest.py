@@ -1,3 +1,4 @@
+import signal
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,13 @@ from crossgrad.adapters import BACKENDS, topology
 from crossgrad.cases import load_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The Ctrl-C tests (test_interruptions, test_executors) need SIGINT delivered. A job started in
+# the background by a non-interactive shell (`cmd &`, nohup) inherits SIGINT ignored, Python
+# then installs no handler, and every process the tests start inherits the ignoring: the tests
+# failed so (exit 0 where 130 was expected). Ctrl-C's own handler is put back here.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
