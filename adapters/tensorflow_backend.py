@@ -96,19 +96,6 @@ def _delta(learning_rate, gradient):
     return gradient.dtype.type(-learning_rate) * gradient
 
 
-_quiet_dtypes = {"float16"}  # a first float16 op logs "oneDNN supports DT_HALF only on
-# platforms with AVX-512" as an error through absl once JAX has started absl's logging, which
-# TF_CPP_MIN_LOG_LEVEL no longer filters; it computes with Eigen all the same
-
-
-def _quiet_first(dtype):
-    """stderr muted for the first float16 run of this process (see _quiet_dtypes)."""
-    if dtype in _quiet_dtypes:
-        _quiet_dtypes.discard(dtype)
-        return _c_stderr_muted()
-    return contextlib.nullcontext()
-
-
 def _forward(weights, biases, x, targets, activations, loss, reduction):
     """E, and each layer's pre-activation z = x @ W (+ b)."""
     pre_activations = []
@@ -123,7 +110,10 @@ def _forward(weights, biases, x, targets, activations, loss, reduction):
 
 def backprop(problem, dtype):
     """Error terms, weight and bias deltas of `problem`, computed in `dtype`, as NumPy arrays."""
-    with _quiet_first(dtype):
+    # stderr muted, as in train: once JAX has started absl's logging, a first float16 op
+    # logs "oneDNN supports DT_HALF only on platforms with AVX-512" as an error, which
+    # TF_CPP_MIN_LOG_LEVEL no longer filters; it computes with Eigen all the same
+    with _c_stderr_muted():
         cast = numpy_dtype(dtype)
         weights = [tf.Variable(layer.weights.astype(cast)) for layer in problem.layers]
         biases = [None if layer.bias is None else tf.Variable(layer.bias.astype(cast))
